@@ -1,0 +1,141 @@
+"""The lifecycle of a JobRun row: opened when a flow run starts, finalised once.
+
+A JobRun is keyed by its Prefect flow-run id, so the hook that opens it and the flow
+body that needs its id can both ask for it in either order. Hooks may arrive late or
+twice (a runner in another process can report a crash after the flow completed), so a
+terminal status is never overwritten.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from racing.models import JobRun, JobStatus
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_LENGTH = 2000
+
+
+@dataclass
+class JobSummary:
+    """What a run did, saved by the flow body before it returns."""
+
+    items_processed: int = 0
+    items_failed: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def open_job_run(
+    *,
+    session: Session,
+    flow_run_id: str,
+    job_type: str,
+    started_at: datetime,
+) -> JobRun:
+    """Return the JobRun of a flow run, creating it with status running if new."""
+    existing = find_job_run(session=session, flow_run_id=flow_run_id)
+    if existing is not None:
+        return existing
+
+    job_run = JobRun(
+        flow_run_id=flow_run_id,
+        job_type=job_type,
+        status=JobStatus.RUNNING.value,
+        started_at=started_at,
+        items_processed=0,
+        items_failed=0,
+        meta={},
+        retry_count=0,
+    )
+    try:
+        with session.begin_nested():
+            session.add(job_run)
+    except IntegrityError:
+        # The hook and the flow body raced to create it; the other one won.
+        found = find_job_run(session=session, flow_run_id=flow_run_id)
+        assert found is not None
+        return found
+    return job_run
+
+
+def find_job_run(*, session: Session, flow_run_id: str) -> JobRun | None:
+    """The JobRun of a flow run, if one was opened."""
+    return session.scalars(
+        select(JobRun).where(JobRun.flow_run_id == flow_run_id)
+    ).one_or_none()
+
+
+def save_summary(*, session: Session, job_run_id: int, summary: JobSummary) -> None:
+    """Store the run's counts and metadata while it is still running."""
+    job_run = session.get_one(JobRun, job_run_id)
+    job_run.items_processed = summary.items_processed
+    job_run.items_failed = summary.items_failed
+    job_run.meta = {**job_run.meta, **summary.meta}
+
+
+def status_from_counts(items_processed: int, items_failed: int) -> JobStatus:
+    """success if nothing failed, failed if nothing succeeded, partial otherwise."""
+    if items_failed == 0:
+        return JobStatus.SUCCESS
+    if items_failed >= items_processed:
+        return JobStatus.FAILED
+    return JobStatus.PARTIAL
+
+
+def finish_job_run(
+    *,
+    session: Session,
+    flow_run_id: str,
+    finished_at: datetime,
+    error: str | None = None,
+) -> JobStatus | None:
+    """Finalise a running JobRun; `error` means the flow itself failed.
+
+    Returns the status written, or None when the JobRun was already terminal (or was
+    never opened), in which case nothing changes.
+    """
+    job_run = find_job_run(session=session, flow_run_id=flow_run_id)
+    if job_run is None or job_run.status != JobStatus.RUNNING:
+        return None
+
+    if error is not None:
+        status = JobStatus.FAILED
+    else:
+        status = status_from_counts(job_run.items_processed, job_run.items_failed)
+    duration = finished_at - job_run.started_at
+
+    # Guarded on status so a concurrent finaliser cannot be overwritten.
+    changed = session.execute(
+        update(JobRun)
+        .where(JobRun.id == job_run.id, JobRun.status == JobStatus.RUNNING.value)
+        .values(
+            status=status.value,
+            completed_at=finished_at,
+            duration_ms=max(0, int(duration.total_seconds() * 1000)),
+            error_message=_clip(error),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount == 0:  # type: ignore[attr-defined]
+        return None
+    session.expire(job_run)
+    log.info(
+        "job run %s (%s, flow run %s) finished %s",
+        job_run.id,
+        job_run.job_type,
+        flow_run_id,
+        status.value,
+    )
+    return status
+
+
+def _clip(error: str | None) -> str | None:
+    if error is None or len(error) <= MAX_ERROR_LENGTH:
+        return error
+    return error[: MAX_ERROR_LENGTH - 1] + "…"

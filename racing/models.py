@@ -1,0 +1,226 @@
+"""SQLAlchemy models: the racing data, the scrape attempts and the job-run record.
+
+Racing rows use natural keys from the TAB feed (date, race type, venue, race number,
+runner number) so every store is an idempotent upsert. `job_runs` keeps camelCase column
+names because operators query it by hand with the field names of a JobRun.
+"""
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    SQLite keeps no offset, so values are stored as naive UTC and made aware on the
+    way out; a naive value on the way in is a programming error and is refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime | None, dialect: Any
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: racing stores aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: datetime | None, dialect: Any
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not JobStatus.RUNNING
+
+
+class ScrapeOutcome(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+    __table_args__ = (UniqueConstraint("meeting_date", "race_type", "venue_mnemonic"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_date: Mapped[date] = mapped_column(Date, index=True)
+    race_type: Mapped[str] = mapped_column(String(1))
+    venue_mnemonic: Mapped[str] = mapped_column(String(16))
+    meeting_name: Mapped[str] = mapped_column(String(100))
+    location: Mapped[str] = mapped_column(String(8))
+    track_condition: Mapped[str | None] = mapped_column(String(32))
+    weather_condition: Mapped[str | None] = mapped_column(String(32))
+    abandoned: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]
+
+    races: Mapped[list["Race"]] = relationship(
+        back_populates="meeting", lazy="raise", order_by="Race.race_number"
+    )
+
+    @property
+    def code(self) -> str:
+        """The operator-facing code of a meeting, e.g. `2026-11-14/R/GOS`."""
+        return f"{self.meeting_date.isoformat()}/{self.race_type}/{self.venue_mnemonic}"
+
+
+class Race(Base):
+    __tablename__ = "races"
+    __table_args__ = (UniqueConstraint("meeting_id", "race_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    race_number: Mapped[int] = mapped_column(Integer)
+    race_name: Mapped[str] = mapped_column(String(200))
+    start_time: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    distance: Mapped[int | None] = mapped_column(Integer)
+    resulted_time: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    meeting: Mapped[Meeting] = relationship(back_populates="races", lazy="raise")
+
+
+class Runner(Base):
+    __tablename__ = "runners"
+    __table_args__ = (UniqueConstraint("race_id", "runner_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    race_id: Mapped[int] = mapped_column(ForeignKey("races.id"), index=True)
+    runner_number: Mapped[int] = mapped_column(Integer)
+    runner_name: Mapped[str] = mapped_column(String(100))
+    barrier: Mapped[int | None] = mapped_column(Integer)
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    rider: Mapped[str | None] = mapped_column(String(100))
+    trainer: Mapped[str | None] = mapped_column(String(100))
+    scratched: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When TAB says the scratching happened, and when we first saw it.
+    scratched_time: Mapped[datetime | None]
+    scratch_seen_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class OddsSnapshot(Base):
+    """One runner's prices as seen by one scrape; never updated, only added."""
+
+    __tablename__ = "odds_snapshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    runner_id: Mapped[int] = mapped_column(ForeignKey("runners.id"), index=True)
+    scrape_id: Mapped[int | None] = mapped_column(ForeignKey("scrapes.id"), index=True)
+    captured_at: Mapped[datetime]
+    betting_status: Mapped[str] = mapped_column(String(16))
+    win_fixed: Mapped[float | None] = mapped_column(Float)
+    place_fixed: Mapped[float | None] = mapped_column(Float)
+    win_tote: Mapped[float | None] = mapped_column(Float)
+    place_tote: Mapped[float | None] = mapped_column(Float)
+
+
+class Result(Base):
+    """One version of a race's result; a changed result adds a row, keeping the old."""
+
+    __tablename__ = "results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    race_id: Mapped[int] = mapped_column(ForeignKey("races.id"), index=True)
+    # Finishing groups as TAB sends them: [[4, 2], [1]] is a dead heat for first.
+    positions: Mapped[list[list[int]]] = mapped_column(JSON)
+    dividends: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    official: Mapped[bool] = mapped_column(Boolean, default=False)
+    captured_at: Mapped[datetime]
+    superseded_at: Mapped[datetime | None]
+
+
+class Scrape(Base):
+    """One attempt to scrape one meeting or race, by one job run."""
+
+    __tablename__ = "scrapes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_run_id: Mapped[int | None] = mapped_column(
+        "jobRunId", ForeignKey("job_runs.id", ondelete="CASCADE"), index=True
+    )
+    meeting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings.id"), index=True
+    )
+    race_id: Mapped[int | None] = mapped_column(ForeignKey("races.id"), index=True)
+    # What the attempt was for: "morning" now; pre-race windows and results later.
+    kind: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class JobRun(Base):
+    """The honest record of one flow run, written by the flow-run state hooks."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flow_run_id: Mapped[str] = mapped_column("flowRunId", String(36), unique=True)
+    job_type: Mapped[str] = mapped_column("jobType", String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column("startedAt", index=True)
+    completed_at: Mapped[datetime | None] = mapped_column("completedAt")
+    duration_ms: Mapped[int | None] = mapped_column("durationMs", Integer)
+    items_processed: Mapped[int] = mapped_column("itemsProcessed", Integer, default=0)
+    items_failed: Mapped[int] = mapped_column("itemsFailed", Integer, default=0)
+    error_message: Mapped[str | None] = mapped_column("errorMessage", Text)
+    # `metadata` is reserved on declarative classes, hence the attribute name.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    retry_count: Mapped[int] = mapped_column("retryCount", Integer, default=0)
+    parent_job_run_id: Mapped[int | None] = mapped_column(
+        "parentJobRunId", ForeignKey("job_runs.id"), index=True
+    )

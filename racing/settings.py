@@ -1,0 +1,131 @@
+"""Settings read from `RACING_*` environment variables, validated once at start-up.
+
+A bad value becomes a `ConfigError` whose one-line message names the variable, the value
+and what to set instead, so an operator can fix it without reading a traceback.
+"""
+
+from datetime import time
+from functools import cache
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from racing.errors import ConfigError
+
+ENV_PREFIX = "RACING_"
+DEFAULT_DATA_DIR = Path("data")
+
+_HINTS = {
+    "database_url": "a SQLAlchemy URL such as sqlite:///data/racing.db or "
+    "postgresql+psycopg://user@host:5432/racing",
+    "tab_base_url": "an http(s) URL such as http://127.0.0.1:8765",
+    "timezone": "an IANA timezone such as Australia/Sydney",
+    "morning_retry_times": "comma-separated HH:MM times such as 06:15,06:30,07:00",
+}
+
+Seconds = Annotated[float, Field(ge=0)]
+SecondsList = Annotated[list[Seconds], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every knob of the scheduler; the environment wins over these defaults."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'racing.db'}"
+    # Name of a prefect-sqlalchemy connector block; when set, deployments take the
+    # database connection (and its secret password) from the Prefect server instead.
+    database_block: str | None = None
+    tab_base_url: str = "http://127.0.0.1:8765"
+    tab_jurisdiction: str = "NSW"
+    timezone: str = "Australia/Sydney"
+    http_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    http_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    http_backoff_seconds: Seconds = 0.5
+    http_max_retry_after_seconds: Seconds = 30.0
+    meeting_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
+    morning_task_retry_delays_seconds: SecondsList = [10.0, 30.0]
+    morning_retry_times: Annotated[list[time], NoDecode] = [
+        time(6, 15),
+        time(6, 30),
+        time(7, 0),
+    ]
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"cannot parse {value!r} as a database URL") from exc
+        return value
+
+    @field_validator("tab_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a known timezone") from exc
+        return value
+
+    @field_validator("morning_task_retry_delays_seconds", mode="before")
+    @classmethod
+    def _split_delays(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("morning_retry_times", mode="before")
+    @classmethod
+    def _split_times(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The racing timezone, which decides the racing day and cron times."""
+        return ZoneInfo(self.timezone)
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, turning any bad value into a ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    variable = ENV_PREFIX + field.upper()
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    hint = _HINTS.get(field)
+    fix = (
+        f"set it to {hint}" if hint else "fix the value or unset it to use the default"
+    )
+    return f"{variable}: {reason} (given {error.get('input')!r}); {fix}"

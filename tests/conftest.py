@@ -1,0 +1,98 @@
+"""Shared fixtures: a migrated database on SQLite and PostgreSQL, and one Prefect harness.
+
+Database tests run once per backend. PostgreSQL is reached at RACING_TEST_POSTGRES_URL
+(default: the local server with trust auth); each test gets a fresh database. Outside CI
+a missing PostgreSQL skips those cases with the reason; in CI (CI=true) it fails them.
+"""
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Prefect reads these on import: keep its home and logs inside the test run.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="racing-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
+
+import pytest  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+
+from racing.database import make_engine, session_factory, upgrade  # noqa: E402
+from racing.settings import get_settings  # noqa: E402
+
+POSTGRES_URL = os.environ.get(
+    "RACING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'racing.db'}"
+        return
+    yield from _fresh_postgres_database()
+
+
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """A new database migrated to the latest revision."""
+    upgrade(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(database_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def racing_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point the process-wide settings and engine at the test database."""
+    from flows.database import forget_engine
+
+    monkeypatch.setenv("RACING_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    forget_engine()
+    yield database_url
+    forget_engine()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+def _fresh_postgres_database() -> Iterator[str]:
+    name = f"racing_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(
+        hide_password=False
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
