@@ -1,0 +1,132 @@
+"""Flow-run state hooks that mirror every flow run into the `job_runs` table.
+
+`JobRunHooks(job_type)` gives the five hooks a flow passes to `@flow`. They run outside
+the flow's run context and possibly in another process (a runner reports a killed run
+as crashed), so they open their own database session and never raise: a hook error
+would only be logged by Prefect, so it is logged here with the run's context instead.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import Flow
+from prefect.client.schemas.objects import FlowRun, State
+from prefect.logging.loggers import flow_run_logger
+from prefect.runtime import flow_run as current_flow_run
+
+from flows.database import racing_sessions
+from racing.database import transaction
+from racing.job_runs import finish_job_run, open_job_run
+
+
+def plain_utc(value: datetime | None) -> datetime:
+    """A standard-library aware UTC datetime (Prefect hands out Pendulum ones)."""
+    if value is None:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(value.timestamp(), UTC)
+
+
+def current_job_run_id(job_type: str) -> int:
+    """The id of the running flow's JobRun, for linking Scrape rows to it.
+
+    The on_running hook normally created it already; opening is idempotent, so the flow
+    body never depends on the hook having run first.
+    """
+    with transaction(racing_sessions()) as session:
+        job_run = open_job_run(
+            session=session,
+            flow_run_id=str(current_flow_run.id),
+            job_type=job_type,
+            started_at=plain_utc(None),
+        )
+        return job_run.id
+
+
+class JobRunHooks:
+    """The state hooks of one job type; pass them to `@flow(on_running=...)` etc."""
+
+    def __init__(self, job_type: str) -> None:
+        self.job_type = job_type
+
+    def on_running(self, flow: Flow[..., Any], flow_run: FlowRun, state: State) -> None:
+        """Open the JobRun (status running) as the flow run starts."""
+        # A stale flow_run may not have its start time yet.
+        started_at = plain_utc(flow_run.start_time or state.timestamp)
+        try:
+            with transaction(racing_sessions()) as session:
+                open_job_run(
+                    session=session,
+                    flow_run_id=str(flow_run.id),
+                    job_type=self.job_type,
+                    started_at=started_at,
+                )
+        except Exception:
+            self._log_failure(flow, flow_run, "open")
+
+    def on_completion(
+        self, flow: Flow[..., Any], flow_run: FlowRun, state: State
+    ) -> None:
+        """Finalise from the items the flow saved: success, partial or failed."""
+        self._finish(flow, flow_run, state, error=None)
+
+    def on_failure(self, flow: Flow[..., Any], flow_run: FlowRun, state: State) -> None:
+        """Finalise as failed with the flow's error."""
+        self._finish(flow, flow_run, state, error=state.message or "flow run failed")
+
+    def on_crashed(self, flow: Flow[..., Any], flow_run: FlowRun, state: State) -> None:
+        """Finalise as failed: the process running the flow died or was killed."""
+        reason = state.message or "no reason given"
+        self._finish(flow, flow_run, state, error=f"crashed: {reason}")
+
+    def on_cancellation(
+        self, flow: Flow[..., Any], flow_run: FlowRun, state: State
+    ) -> None:
+        """Finalise as failed: someone or something cancelled the run."""
+        reason = state.message or "no reason given"
+        self._finish(flow, flow_run, state, error=f"cancelled: {reason}")
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The hooks as keyword arguments of `@flow`."""
+        return {
+            "on_running": [self.on_running],
+            "on_completion": [self.on_completion],
+            "on_failure": [self.on_failure],
+            "on_crashed": [self.on_crashed],
+            "on_cancellation": [self.on_cancellation],
+        }
+
+    def _finish(
+        self,
+        flow: Flow[..., Any],
+        flow_run: FlowRun,
+        state: State,
+        *,
+        error: str | None,
+    ) -> None:
+        finished_at = plain_utc(state.timestamp)
+        try:
+            with transaction(racing_sessions()) as session:
+                # A run that crashed before on_running fired still gets its record.
+                open_job_run(
+                    session=session,
+                    flow_run_id=str(flow_run.id),
+                    job_type=self.job_type,
+                    started_at=plain_utc(flow_run.start_time or finished_at),
+                )
+                finish_job_run(
+                    session=session,
+                    flow_run_id=str(flow_run.id),
+                    finished_at=finished_at,
+                    error=error,
+                )
+        except Exception:
+            self._log_failure(flow, flow_run, "finalise")
+
+    def _log_failure(self, flow: Flow[..., Any], flow_run: FlowRun, step: str) -> None:
+        logger = flow_run_logger(flow_run=flow_run, flow=flow)
+        logger.exception(
+            "could not %s the %s JobRun of flow run %s",
+            step,
+            self.job_type,
+            flow_run.id,
+        )
