@@ -1,4 +1,4 @@
-"""Shared fixtures: a migrated database on SQLite and PostgreSQL, and one Prefect harness.
+"""Shared fixtures: a migrated database on each backend, and one Prefect harness.
 
 Database tests run once per backend. PostgreSQL is reached at RACING_TEST_POSTGRES_URL
 (default: the local server with trust auth); each test gets a fresh database. Outside CI
@@ -90,8 +90,8 @@ def _fresh_postgres_database() -> Iterator[str]:
             pytest.fail(reason)
         pytest.skip(reason)
 
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(
-        hide_password=False
+    yield (
+        make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     )
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

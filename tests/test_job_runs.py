@@ -1,4 +1,4 @@
-"""The JobRun lifecycle: opened once, finalised once, never downgraded by a late hook."""
+"""The JobRun lifecycle: opened once, finalised once, never downgraded late."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from racing.database import transaction
 from racing.job_runs import (
     JobSummary,
-    finish_job_run,
     find_job_run,
+    finish_job_run,
     open_job_run,
     save_summary,
     status_from_counts,
@@ -42,7 +42,9 @@ def _finish(
         )
 
 
-def _save(sessions: sessionmaker[Session], job_run_id: int, done: int, bad: int) -> None:
+def _save(
+    sessions: sessionmaker[Session], job_run_id: int, done: int, bad: int
+) -> None:
     with transaction(sessions) as session:
         summary = JobSummary(items_processed=done, items_failed=bad, meta={"k": 1})
         save_summary(session=session, job_run_id=job_run_id, summary=summary)
