@@ -1,9 +1,13 @@
 """Prefect flows that wire the `racing` package into scheduled, recorded runs.
 
-The `racing` loggers are routed to the Prefect UI: this must be set before Prefect is
-imported, which is why it happens here rather than at an entry point.
+Two Prefect defaults are changed before Prefect is first imported, which is why it
+happens here rather than at an entry point; the environment still wins over both:
+the `racing` loggers are routed to Prefect's handlers (console and UI), and the local
+server sends no usage telemetry (these machines have no internet, and its heartbeat
+contends for the local server's SQLite database).
 """
 
 import os
 
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "racing")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

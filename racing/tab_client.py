@@ -282,9 +282,12 @@ def _json_body(response: httpx.Response, path: str) -> object:
         return json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         # Bot protection answers 200 with an HTML page; its first bytes say so.
+        what = f"{len(body)} bytes, starting {body[:40]!r}"
+        if content_type and "json" not in media_type:
+            message = f"GET {path}: expected JSON, got {media_type} ({what})"
+            raise PayloadError(message) from None
         raise PayloadError(
-            f"GET {path}: expected JSON, got {media_type} ({len(body)} bytes, "
-            f"starting {body[:40]!r}) that does not parse: {_describe(exc)}"
+            f"GET {path}: body is not valid JSON ({what}): {_describe(exc)}"
         ) from None
 
 

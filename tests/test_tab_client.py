@@ -415,8 +415,8 @@ def test_html_page_with_200_is_a_payload_error_sent_once(
     [
         (b"", "expected JSON, got an empty body (application/json)"),
         (b"  \n", "expected JSON, got an empty body (application/json)"),
-        (fixture_bytes("race-truncated.json"), "does not parse: Unterminated string"),
-        (b'{"raceNumber": NaN}', "does not parse: NaN is not valid JSON"),
+        (fixture_bytes("race-truncated.json"), "not valid JSON"),
+        (b'{"raceNumber": NaN}', "): NaN is not valid JSON"),
     ],
 )
 def test_body_that_is_not_json_is_a_payload_error_sent_once(
@@ -481,5 +481,5 @@ def test_deeply_nested_body_is_a_payload_error(
 ) -> None:
     httpx_mock.add_response(content=b"[" * 100_000)
 
-    with pytest.raises(PayloadError, match="does not parse"):
+    with pytest.raises(PayloadError, match="is not valid JSON"):
         client.meetings(DAY)

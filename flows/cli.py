@@ -1,0 +1,122 @@
+"""The `racing` command line: migrate, simulate, run one job, or run the demo.
+
+Prefect is imported only by the commands that run flows, so `racing simulate` and
+`racing db` start quickly. Every expected error ends the program with one line.
+"""
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from racing.errors import RacingError
+from racing.settings import get_settings
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "default.json"
+JOBS = ("morning_scrape",)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `racing` command."""
+    args = _parser().parse_args(argv)
+    if not args.runs_flows:
+        # Flow commands log through Prefect's handlers, configured by Prefect itself.
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except (RacingError, ValueError) as exc:
+        print(f"racing: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="racing", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
+    parser.set_defaults(runs_flows=False)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    db = commands.add_parser("db", help="migrate the racing database")
+    db.add_argument("action", choices=["upgrade", "downgrade"])
+    db.add_argument("revision", nargs="?", help="target (default head; base empties)")
+    db.set_defaults(command=_db)
+
+    simulate = commands.add_parser("simulate", help="serve a simulated TAB API")
+    simulate.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
+    simulate.add_argument("--port", type=int, default=8765)
+    simulate.add_argument(
+        "--clock", default="real", help="'real' or a fixed ISO instant (settable later)"
+    )
+    simulate.set_defaults(command=_simulate)
+
+    run = commands.add_parser("run", help="run one job locally, as a deployment would")
+    run.add_argument("job", choices=JOBS)
+    run.add_argument("--date", type=date.fromisoformat, help="racing date, YYYY-MM-DD")
+    run.add_argument("--as-of", help="replay at this ISO instant (default: now)")
+    run.set_defaults(command=_run, runs_flows=True)
+
+    demo = commands.add_parser("demo", help="morning scrape of the default scenario")
+    demo.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
+    demo.set_defaults(command=_demo, runs_flows=True)
+    return parser
+
+
+def _db(args: argparse.Namespace) -> int:
+    from racing.database import downgrade, upgrade
+
+    url = get_settings().database_url
+    if args.action == "upgrade":
+        upgrade(url, args.revision or "head")
+    elif args.revision is None:
+        raise ValueError("racing db downgrade needs a revision, e.g. base or -1")
+    else:
+        downgrade(url, args.revision)
+    print(f"racing: database {args.action} to {args.revision or 'head'} done")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from racing.simulator.scenario import load_scenario
+    from racing.simulator.server import SimulatorServer
+
+    zone = get_settings().zone
+    clock = None if args.clock == "real" else _instant(args.clock, zone)
+    server = SimulatorServer(load_scenario(args.scenario), port=args.port, clock=clock)
+    print(f"racing: TAB simulator on {server.base_url} (Ctrl-C stops it)", flush=True)
+    server.serve_forever()
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from flows.demo import print_job_run
+    from flows.morning_scrape import morning_scrape
+
+    settings = get_settings()
+    as_of = _instant(args.as_of, settings.zone) if args.as_of else None
+    result = morning_scrape(racing_date=args.date, as_of=as_of)
+    print_job_run(int(str(result["jobRunId"])))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from flows.demo import run_demo
+
+    return run_demo(args.scenario)
+
+
+def _instant(text: str, zone: ZoneInfo) -> datetime:
+    from racing.clock import parse_instant
+
+    return parse_instant(text, zone)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

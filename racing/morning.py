@@ -1,0 +1,204 @@
+"""The morning scrape: every meeting of the racing day, its races, runners and odds.
+
+The meeting list is fetched once and stored first, so every race has a row before any
+race is scraped; each meeting is then scraped on its own (a Prefect task per meeting)
+and reports a `MeetingOutcome`. Nothing here knows about Prefect.
+"""
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from racing.database import transaction
+from racing.errors import FetchError, TabError
+from racing.job_runs import JobSummary
+from racing.scrapes import next_attempt, race_done_in_run, record_scrape
+from racing.store import MeetingRef, RaceRef, meeting_ref, store_race, upsert_meeting
+from racing.tab_client import TabClient
+from racing.tab_payloads import MeetingList, RaceRecord
+
+log = logging.getLogger(__name__)
+
+KIND = "morning"
+JOB_TYPE = "morning_scrape"
+
+
+@dataclass(frozen=True)
+class MeetingOutcome:
+    """How one meeting's scrape went, as recorded in the JobRun's metadata."""
+
+    code: str
+    races_ok: int
+    races_failed: int
+    error: str | None = None
+    # True when a failure may go away if the meeting is tried again (timeouts, 5xx).
+    retryable: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_metadata(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"outcome": "ok" if self.ok else "failed"}
+        entry["racesOk"] = self.races_ok
+        entry["racesFailed"] = self.races_failed
+        if self.error is not None:
+            entry["error"] = self.error
+        return entry
+
+
+def racing_day(instant: datetime, zone: ZoneInfo) -> date:
+    """The racing date an instant belongs to, in the racing timezone."""
+    return instant.astimezone(zone).date()
+
+
+def store_meeting_list(
+    listing: MeetingList, *, sessions: sessionmaker[Session], now: datetime
+) -> list[MeetingRef]:
+    """Store every valid meeting of the list with its race stubs."""
+    refs = []
+    with transaction(sessions) as session:
+        for record in listing.meetings:
+            meeting = upsert_meeting(record, session=session, now=now)
+            refs.append(meeting_ref(meeting, session=session))
+    return refs
+
+
+def scrape_meeting(
+    ref: MeetingRef,
+    *,
+    client: TabClient,
+    sessions: sessionmaker[Session],
+    job_run_id: int,
+    clock: Callable[[], datetime],
+) -> MeetingOutcome:
+    """Scrape each race of a meeting not yet scraped by this job run."""
+    failures: list[_RaceFailure] = []
+    for race in ref.races:
+        failure = _scrape_race(race, client, sessions, job_run_id, clock)
+        if failure is not None:
+            failures.append(failure)
+
+    outcome = MeetingOutcome(
+        code=ref.code,
+        races_ok=len(ref.races) - len(failures),
+        races_failed=len(failures),
+        error=_describe_failures(failures, len(ref.races)),
+        retryable=any(failure.retryable for failure in failures),
+    )
+    _log_outcome(outcome)
+    return outcome
+
+
+@dataclass(frozen=True)
+class _RaceFailure:
+    race_number: int
+    error: str
+    # A timeout or 5xx may pass; a refused request or a bad payload will not.
+    retryable: bool
+
+
+def _scrape_race(
+    race: RaceRef,
+    client: TabClient,
+    sessions: sessionmaker[Session],
+    job_run_id: int,
+    clock: Callable[[], datetime],
+) -> _RaceFailure | None:
+    with transaction(sessions) as session:
+        if race_done_in_run(
+            session=session, job_run_id=job_run_id, race_id=race.race_id, kind=KIND
+        ):
+            return None
+        attempt = next_attempt(
+            session=session, job_run_id=job_run_id, race_id=race.race_id, kind=KIND
+        )
+
+    started = clock()
+    record, failure = _fetch_race(client, race)
+
+    with transaction(sessions) as session:
+        scrape = record_scrape(
+            session=session,
+            job_run_id=job_run_id,
+            kind=KIND,
+            meeting_id=race.meeting_id,
+            race_id=race.race_id,
+            attempt=attempt,
+            started_at=started,
+            finished_at=clock(),
+            error=failure.error if failure else None,
+        )
+        if record is not None:
+            store_race(race, record, session=session, now=started, scrape_id=scrape.id)
+    return failure
+
+
+def _fetch_race(
+    client: TabClient, race: RaceRef
+) -> tuple[RaceRecord | None, _RaceFailure | None]:
+    try:
+        record = client.race(
+            race.meeting_date, race.race_type, race.venue_mnemonic, race.race_number
+        )
+    except FetchError as exc:
+        log.warning("morning scrape of %s failed: %s", race.code, exc)
+        return None, _RaceFailure(race.race_number, str(exc), exc.transient)
+    except TabError as exc:
+        log.warning("morning scrape of %s rejected the payload: %s", race.code, exc)
+        return None, _RaceFailure(race.race_number, f"bad payload: {exc}", False)
+    return record, None
+
+
+def _describe_failures(failures: list[_RaceFailure], races: int) -> str | None:
+    # One line for the JobRun: each race's own error is on its Scrape row.
+    if not failures:
+        return None
+    numbers = ", ".join(str(failure.race_number) for failure in failures)
+    first = failures[0]
+    return (
+        f"{len(failures)} of {races} races failed (races {numbers}); "
+        f"race {first.race_number}: {first.error}"
+    )
+
+
+def _log_outcome(outcome: MeetingOutcome) -> None:
+    if outcome.ok:
+        log.info(
+            "morning scrape of meeting %s: %d races ok", outcome.code, outcome.races_ok
+        )
+    else:
+        log.warning(
+            "morning scrape of meeting %s: %d ok, %d failed (%s)",
+            outcome.code,
+            outcome.races_ok,
+            outcome.races_failed,
+            outcome.error,
+        )
+
+
+def summarise(
+    day: date, outcomes: Iterable[MeetingOutcome], listing: MeetingList
+) -> JobSummary:
+    """The JobRun summary: one item per meeting, rejected meetings counted as failed."""
+    meetings = {outcome.code: outcome.as_metadata() for outcome in outcomes}
+    for reject in listing.rejects:
+        meetings[f"{day.isoformat()}/{reject.meeting_hint}"] = {
+            "outcome": "failed",
+            "error": f"bad payload: {reject.error}",
+        }
+    failed = [code for code, entry in meetings.items() if entry["outcome"] != "ok"]
+    return JobSummary(
+        items_processed=len(meetings),
+        items_failed=len(failed),
+        meta={
+            "racingDate": day.isoformat(),
+            "meetings": meetings,
+            "failedMeetings": sorted(failed),
+        },
+    )

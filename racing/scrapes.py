@@ -1,0 +1,64 @@
+"""Scrape rows: one per attempt to scrape a meeting or a race, linked to its JobRun."""
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from racing.models import Scrape, ScrapeOutcome
+
+
+def next_attempt(*, session: Session, job_run_id: int, race_id: int, kind: str) -> int:
+    """The attempt number the next scrape of this race by this job run will carry."""
+    done = session.scalar(
+        select(func.count(Scrape.id)).where(
+            Scrape.job_run_id == job_run_id,
+            Scrape.race_id == race_id,
+            Scrape.kind == kind,
+        )
+    )
+    return int(done or 0) + 1
+
+
+def race_done_in_run(
+    *, session: Session, job_run_id: int, race_id: int, kind: str
+) -> bool:
+    """Whether this job run already scraped the race successfully (a task retry)."""
+    found = session.scalar(
+        select(Scrape.id).where(
+            Scrape.job_run_id == job_run_id,
+            Scrape.race_id == race_id,
+            Scrape.kind == kind,
+            Scrape.outcome == ScrapeOutcome.OK.value,
+        )
+    )
+    return found is not None
+
+
+def record_scrape(
+    *,
+    session: Session,
+    job_run_id: int,
+    kind: str,
+    started_at: datetime,
+    finished_at: datetime,
+    meeting_id: int | None = None,
+    race_id: int | None = None,
+    attempt: int = 1,
+    error: str | None = None,
+) -> Scrape:
+    """Add one scrape attempt; `error` None means it succeeded."""
+    scrape = Scrape(
+        job_run_id=job_run_id,
+        kind=kind,
+        meeting_id=meeting_id,
+        race_id=race_id,
+        attempt=attempt,
+        started_at=started_at,
+        finished_at=finished_at,
+        outcome=(ScrapeOutcome.OK if error is None else ScrapeOutcome.FAILED).value,
+        error=error,
+    )
+    session.add(scrape)
+    session.flush()
+    return scrape
