@@ -16,7 +16,7 @@ from racing.errors import RacingError
 from racing.settings import get_settings
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "default.json"
-JOBS = ("morning_scrape",)
+JOBS = ("morning_scrape", "pre_race_t60", "pre_race_t15")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,6 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--as-of", help="replay at this ISO instant (default: now)")
     run.set_defaults(command=_run, runs_flows=True)
 
+    replay = commands.add_parser("replay", help="replay a race day through the flows")
+    replay.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
+    replay.add_argument("--database-url", help="default: RACING_DATABASE_URL")
+    replay.add_argument(
+        "--delay-scale",
+        type=float,
+        default=0.0,
+        help="multiply retry delays by this (default 0: the clock is simulated)",
+    )
+    replay.set_defaults(command=_replay, runs_flows=True)
+
     demo = commands.add_parser("demo", help="morning scrape of the default scenario")
     demo.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
     demo.set_defaults(command=_demo, runs_flows=True)
@@ -98,11 +109,26 @@ def _simulate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from flows.demo import print_job_run
     from flows.morning_scrape import morning_scrape
+    from flows.pre_race import pre_race_t15, pre_race_t60
 
     settings = get_settings()
     as_of = _instant(args.as_of, settings.zone) if args.as_of else None
-    result = morning_scrape(racing_date=args.date, as_of=as_of)
-    print_job_run(int(str(result["jobRunId"])))
+    if args.job == "morning_scrape":
+        result = morning_scrape(racing_date=args.date, as_of=as_of)
+    elif args.date is not None:
+        raise ValueError(f"{args.job} takes no --date: its races come from --as-of")
+    else:
+        window_flow = pre_race_t60 if args.job == "pre_race_t60" else pre_race_t15
+        result = window_flow(as_of=as_of)
+    status = print_job_run(int(str(result["jobRunId"])))
+    return 0 if status == "success" else 1
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from flows.replay import run_replay
+
+    report = run_replay(args.scenario, args.database_url, args.delay_scale)
+    print(report.format())
     return 0
 
 

@@ -56,8 +56,9 @@ def print_job_run(job_run_id: int) -> str:
         f"{job.items_processed} items, {job.items_failed} failed, "
         f"{job.duration_ms} ms"
     )
-    for code in job.meta.get("failedMeetings", []):
-        print(f"  failed {code}: {job.meta['meetings'][code].get('error')}")
+    for items, failed in (("meetings", "failedMeetings"), ("races", "failedRaces")):
+        for code in job.meta.get(failed, []):
+            print(f"  failed {code}: {job.meta[items][code].get('error')}")
     if job.error_message:
         print(f"  error: {job.error_message}")
     print("Rows: " + ", ".join(f"{name} {count}" for name, count in counts.items()))

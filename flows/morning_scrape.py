@@ -1,17 +1,16 @@
 """The morning scrape flow: every meeting of the racing day, one task per meeting."""
 
 from datetime import date, datetime
-from typing import Any, cast
 
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.logging import get_run_logger
 from prefect.runtime import task_run
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.database import racing_sessions
 from flows.hooks import JobRunHooks, current_job_run_id
+from flows.pools import bounded_pool
 from racing import morning
 from racing.clock import as_instant, make_clock
 from racing.database import transaction
@@ -27,13 +26,6 @@ HOOKS = JobRunHooks(morning.JOB_TYPE)
 
 class MeetingIncomplete(FetchError):
     """Raised inside a meeting task so Prefect retries it after the configured delay."""
-
-
-def _meeting_pool() -> TaskRunner[PrefectFuture[Any]]:
-    # Bounded so 40 meetings do not open 40 connections at once. The cast works
-    # around Prefect's invariant TaskRunner typing, not a runtime difference.
-    pool = ThreadPoolTaskRunner[Any](max_workers=get_settings().meeting_concurrency)
-    return cast("TaskRunner[PrefectFuture[Any]]", pool)
 
 
 @task(name="fetch-meeting-list", cache_policy=NO_CACHE)
@@ -76,7 +68,7 @@ def scrape_meeting(
 
 @flow(
     name="morning-scrape",
-    task_runner=_meeting_pool(),
+    task_runner=bounded_pool(),
     **HOOKS.as_kwargs(),
 )
 def morning_scrape(

@@ -87,6 +87,9 @@ class JobStatus(StrEnum):
 class ScrapeOutcome(StrEnum):
     OK = "ok"
     FAILED = "failed"
+    # Fetched and stored, but the race turned out to start at another time, outside
+    # the window that chose it: its window is still to come, so it is not done.
+    MOVED = "moved"
 
 
 class Meeting(Base):

@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from racing.database import transaction
-from racing.errors import FetchError, TabError
 from racing.job_runs import JobSummary
-from racing.scrapes import next_attempt, race_done_in_run, record_scrape
-from racing.store import MeetingRef, RaceRef, meeting_ref, store_race, upsert_meeting
+from racing.race_scrape import RaceAttempt, scrape_race
+from racing.scrapes import next_attempt, race_done_in_run
+from racing.store import MeetingRef, RaceRef, meeting_ref, upsert_meeting
 from racing.tab_client import TabClient
-from racing.tab_payloads import MeetingList, RaceRecord
+from racing.tab_payloads import MeetingList
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +78,11 @@ def scrape_meeting(
     clock: Callable[[], datetime],
 ) -> MeetingOutcome:
     """Scrape each race of a meeting not yet scraped by this job run."""
-    failures: list[_RaceFailure] = []
+    failures: list[RaceAttempt] = []
     for race in ref.races:
-        failure = _scrape_race(race, client, sessions, job_run_id, clock)
-        if failure is not None:
-            failures.append(failure)
+        attempt = _scrape_race(race, client, sessions, job_run_id, clock)
+        if attempt is not None and attempt.error is not None:
+            failures.append(attempt)
 
     outcome = MeetingOutcome(
         code=ref.code,
@@ -95,21 +95,14 @@ def scrape_meeting(
     return outcome
 
 
-@dataclass(frozen=True)
-class _RaceFailure:
-    race_number: int
-    error: str
-    # A timeout or 5xx may pass; a refused request or a bad payload will not.
-    retryable: bool
-
-
 def _scrape_race(
     race: RaceRef,
     client: TabClient,
     sessions: sessionmaker[Session],
     job_run_id: int,
     clock: Callable[[], datetime],
-) -> _RaceFailure | None:
+) -> RaceAttempt | None:
+    """Scrape a race unless this job run already did (a task retry skips it)."""
     with transaction(sessions) as session:
         if race_done_in_run(
             session=session, job_run_id=job_run_id, race_id=race.race_id, kind=KIND
@@ -118,52 +111,26 @@ def _scrape_race(
         attempt = next_attempt(
             session=session, job_run_id=job_run_id, race_id=race.race_id, kind=KIND
         )
-
-    started = clock()
-    record, failure = _fetch_race(client, race)
-
-    with transaction(sessions) as session:
-        scrape = record_scrape(
-            session=session,
-            job_run_id=job_run_id,
-            kind=KIND,
-            meeting_id=race.meeting_id,
-            race_id=race.race_id,
-            attempt=attempt,
-            started_at=started,
-            finished_at=clock(),
-            error=failure.error if failure else None,
-        )
-        if record is not None:
-            store_race(race, record, session=session, now=started, scrape_id=scrape.id)
-    return failure
+    return scrape_race(
+        race,
+        kind=KIND,
+        attempt=attempt,
+        client=client,
+        sessions=sessions,
+        job_run_id=job_run_id,
+        clock=clock,
+    )
 
 
-def _fetch_race(
-    client: TabClient, race: RaceRef
-) -> tuple[RaceRecord | None, _RaceFailure | None]:
-    try:
-        record = client.race(
-            race.meeting_date, race.race_type, race.venue_mnemonic, race.race_number
-        )
-    except FetchError as exc:
-        log.warning("morning scrape of %s failed: %s", race.code, exc)
-        return None, _RaceFailure(race.race_number, str(exc), exc.transient)
-    except TabError as exc:
-        log.warning("morning scrape of %s rejected the payload: %s", race.code, exc)
-        return None, _RaceFailure(race.race_number, f"bad payload: {exc}", False)
-    return record, None
-
-
-def _describe_failures(failures: list[_RaceFailure], races: int) -> str | None:
+def _describe_failures(failures: list[RaceAttempt], races: int) -> str | None:
     # One line for the JobRun: each race's own error is on its Scrape row.
     if not failures:
         return None
-    numbers = ", ".join(str(failure.race_number) for failure in failures)
+    numbers = ", ".join(str(failure.race.race_number) for failure in failures)
     first = failures[0]
     return (
         f"{len(failures)} of {races} races failed (races {numbers}); "
-        f"race {first.race_number}: {first.error}"
+        f"race {first.race.race_number}: {first.error}"
     )
 
 

@@ -8,16 +8,20 @@ from sqlalchemy.orm import Session
 from racing.models import Scrape, ScrapeOutcome
 
 
-def next_attempt(*, session: Session, job_run_id: int, race_id: int, kind: str) -> int:
-    """The attempt number the next scrape of this race by this job run will carry."""
-    done = session.scalar(
-        select(func.count(Scrape.id)).where(
-            Scrape.job_run_id == job_run_id,
-            Scrape.race_id == race_id,
-            Scrape.kind == kind,
-        )
+def next_attempt(
+    *, session: Session, race_id: int, kind: str, job_run_id: int | None = None
+) -> int:
+    """The number the next attempt of this kind at this race will carry.
+
+    Counted within one job run when `job_run_id` is given (the morning scrape starts
+    afresh each run), else across runs (a race has one T-60 window, whatever run).
+    """
+    query = select(func.count(Scrape.id)).where(
+        Scrape.race_id == race_id, Scrape.kind == kind
     )
-    return int(done or 0) + 1
+    if job_run_id is not None:
+        query = query.where(Scrape.job_run_id == job_run_id)
+    return int(session.scalar(query) or 0) + 1
 
 
 def race_done_in_run(
@@ -45,9 +49,12 @@ def record_scrape(
     meeting_id: int | None = None,
     race_id: int | None = None,
     attempt: int = 1,
+    outcome: ScrapeOutcome | None = None,
     error: str | None = None,
 ) -> Scrape:
-    """Add one scrape attempt; `error` None means it succeeded."""
+    """Add one scrape attempt; by default it failed when `error` is given."""
+    if outcome is None:
+        outcome = ScrapeOutcome.OK if error is None else ScrapeOutcome.FAILED
     scrape = Scrape(
         job_run_id=job_run_id,
         kind=kind,
@@ -56,7 +63,7 @@ def record_scrape(
         attempt=attempt,
         started_at=started_at,
         finished_at=finished_at,
-        outcome=(ScrapeOutcome.OK if error is None else ScrapeOutcome.FAILED).value,
+        outcome=outcome.value,
         error=error,
     )
     session.add(scrape)

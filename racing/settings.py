@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     http_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     http_backoff_seconds: Seconds = 0.5
     http_max_retry_after_seconds: Seconds = 30.0
-    meeting_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
+    scrape_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     morning_task_retry_delays_seconds: SecondsList = [10.0, 30.0]
+    pre_race_retry_delays_seconds: SecondsList = [60.0, 120.0]
     morning_retry_times: Annotated[list[time], NoDecode] = [
         time(6, 15),
         time(6, 30),
@@ -83,7 +84,11 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a known timezone") from exc
         return value
 
-    @field_validator("morning_task_retry_delays_seconds", mode="before")
+    @field_validator(
+        "morning_task_retry_delays_seconds",
+        "pre_race_retry_delays_seconds",
+        mode="before",
+    )
     @classmethod
     def _split_delays(cls, value: object) -> object:
         return _split_csv(value)

@@ -56,8 +56,8 @@ def build_http_client(
         # One slow endpoint must not stall a run, so every phase has the same limit.
         timeout=httpx.Timeout(settings.http_timeout_seconds),
         limits=httpx.Limits(
-            max_connections=settings.meeting_concurrency,
-            max_keepalive_connections=settings.meeting_concurrency,
+            max_connections=settings.scrape_concurrency,
+            max_keepalive_connections=settings.scrape_concurrency,
         ),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         transport=transport,

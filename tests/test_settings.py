@@ -40,7 +40,7 @@ def test_lists_are_read_from_comma_separated_variables(
         ("RACING_HTTP_ATTEMPTS", "0", "greater than or equal to 1"),
         ("RACING_MORNING_TASK_RETRY_DELAYS_SECONDS", "10,-5", "greater than or equal"),
         ("RACING_MORNING_RETRY_TIMES", "06:15,26:00", "valid time"),
-        ("RACING_MEETING_CONCURRENCY", "0", "greater than or equal to 1"),
+        ("RACING_SCRAPE_CONCURRENCY", "0", "greater than or equal to 1"),
     ],
 )
 def test_a_bad_value_names_the_variable_in_one_line(

@@ -1,0 +1,92 @@
+"""One attempt to scrape one race: fetch, record the Scrape row, store the data.
+
+Every job that reads a single race (the morning scrape, the pre-race windows, the
+result checks) goes through `scrape_race`, so an attempt always leaves exactly one
+Scrape row, and a fetched payload is stored in the same transaction as that row.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from racing.database import transaction
+from racing.errors import FetchError, TabError
+from racing.models import ScrapeOutcome
+from racing.scrapes import record_scrape
+from racing.store import RaceRef, store_race
+from racing.tab_client import TabClient
+from racing.tab_payloads import RaceRecord
+
+log = logging.getLogger(__name__)
+
+# Decides the outcome of a fetched payload, e.g. MOVED when the race was re-timed.
+Judge = Callable[[RaceRecord], ScrapeOutcome]
+
+
+@dataclass(frozen=True)
+class RaceAttempt:
+    """What one attempt gave: its outcome, and the error when it failed."""
+
+    race: RaceRef
+    attempt: int
+    outcome: ScrapeOutcome
+    error: str | None = None
+    # A timeout or 5xx may pass; a refused request or a bad payload will not.
+    retryable: bool = False
+    record: RaceRecord | None = None
+
+
+def scrape_race(
+    race: RaceRef,
+    *,
+    kind: str,
+    attempt: int,
+    client: TabClient,
+    sessions: sessionmaker[Session],
+    job_run_id: int,
+    clock: Callable[[], datetime],
+    judge: Judge | None = None,
+) -> RaceAttempt:
+    """Fetch a race and record the attempt; the payload is stored when it parsed."""
+    started = clock()
+    result = _fetch(race, kind, attempt, client)
+    if result.record is not None and judge is not None:
+        result = RaceAttempt(race, attempt, judge(result.record), record=result.record)
+
+    with transaction(sessions) as session:
+        scrape = record_scrape(
+            session=session,
+            job_run_id=job_run_id,
+            kind=kind,
+            meeting_id=race.meeting_id,
+            race_id=race.race_id,
+            attempt=attempt,
+            started_at=started,
+            finished_at=clock(),
+            outcome=result.outcome,
+            error=result.error,
+        )
+        if result.record is not None:
+            store_race(
+                race, result.record, session=session, now=started, scrape_id=scrape.id
+            )
+    return result
+
+
+def _fetch(race: RaceRef, kind: str, attempt: int, client: TabClient) -> RaceAttempt:
+    try:
+        record = client.race(
+            race.meeting_date, race.race_type, race.venue_mnemonic, race.race_number
+        )
+    except FetchError as exc:
+        log.warning("%s scrape of %s failed: %s", kind, race.code, exc)
+        return RaceAttempt(
+            race, attempt, ScrapeOutcome.FAILED, str(exc), retryable=exc.transient
+        )
+    except TabError as exc:
+        log.warning("%s scrape of %s rejected the payload: %s", kind, race.code, exc)
+        return RaceAttempt(race, attempt, ScrapeOutcome.FAILED, f"bad payload: {exc}")
+    return RaceAttempt(race, attempt, ScrapeOutcome.OK, record=record)

@@ -1,0 +1,61 @@
+"""The whole default race day, replayed tick by tick with `as_of`.
+
+Runs the domain jobs directly (the flows add only Prefect's bookkeeping; `racing
+replay` drives the flows themselves), so the full day fits in a test.
+"""
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from racing.models import JobRun, Scrape
+from racing.replay import DirectJobs, build_report, day_ticks, replay_day
+from racing.settings import load_settings
+from racing.simulator.scenario import load_scenario
+from racing.simulator.server import SimulatorServer
+from racing.tab_client import TabClient
+
+DEFAULT = Path(__file__).resolve().parent.parent / "scenarios" / "default.json"
+SYDNEY = ZoneInfo("Australia/Sydney")
+
+
+def test_the_default_day_has_one_t60_and_one_t15_per_race_that_ran(
+    sessions: sessionmaker[Session],
+) -> None:
+    scenario = load_scenario(DEFAULT)
+    starts = [race.start_time for m in scenario.meetings for race in m.races]
+
+    with SimulatorServer(scenario) as server:
+        server.start()
+        settings = load_settings(
+            tab_base_url=server.base_url, http_attempts=1, http_backoff_seconds=0
+        )
+        with TabClient.from_settings(settings) as client:
+            jobs = DirectJobs(client, sessions)
+            replay_day(
+                scenario.date,
+                SYDNEY,
+                jobs,
+                ticks=day_ticks(scenario.date, SYDNEY, min(starts), max(starts)),
+                set_clock=server.set_clock,
+            )
+        race_calls = server.request_counts()["race"]
+
+    with sessions() as session:
+        report = build_report(scenario.date, session=session)
+        scrape_rows = session.scalar(select(func.count(Scrape.id)))
+        statuses = set(session.scalars(select(JobRun.status)))
+
+    assert report.races == 361 and report.races_run == 352
+    for kind in ("t60", "t15"):
+        assert report.covered[kind] == report.races_run, kind
+        assert report.duplicates.get(kind, 0) == 0, kind
+    # Each race call is one Scrape row: a race scraped, a retry, or a re-timed race.
+    assert race_calls == scrape_rows
+    assert (
+        report.scrapes["t60"].get("moved", 0) + report.scrapes["t15"].get("moved", 0)
+        <= 3
+    ), "only the re-timed races cost an extra call"
+    assert statuses == {"success"}
