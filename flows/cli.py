@@ -16,7 +16,7 @@ from racing.errors import RacingError
 from racing.settings import get_settings
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "default.json"
-JOBS = ("morning_scrape", "pre_race_t60", "pre_race_t15")
+JOBS = ("morning_scrape", "pre_race_t60", "pre_race_t15", "post_race", "cleanup")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,6 +109,8 @@ def _simulate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from flows.demo import print_job_run
     from flows.morning_scrape import morning_scrape
+    from flows.cleanup import cleanup
+    from flows.post_race import post_race
     from flows.pre_race import pre_race_t15, pre_race_t60
 
     settings = get_settings()
@@ -118,8 +120,13 @@ def _run(args: argparse.Namespace) -> int:
     elif args.date is not None:
         raise ValueError(f"{args.job} takes no --date: its races come from --as-of")
     else:
-        window_flow = pre_race_t60 if args.job == "pre_race_t60" else pre_race_t15
-        result = window_flow(as_of=as_of)
+        flows = {
+            "pre_race_t60": pre_race_t60,
+            "pre_race_t15": pre_race_t15,
+            "post_race": post_race,
+            "cleanup": cleanup,
+        }
+        result = flows[args.job](as_of=as_of)
     status = print_job_run(int(str(result["jobRunId"])))
     return 0 if status == "success" else 1
 

@@ -39,6 +39,12 @@ class FlowJobs(Jobs):
         flow = pre_race_t60 if window.kind == "t60" else pre_race_t15
         flow(as_of=as_of)
 
+    def post_race(self, as_of: datetime) -> None:
+        from flows.post_race import post_race
+
+        self.runs += 1
+        post_race(as_of=as_of)
+
 
 def run_replay(
     scenario_path: Path, database_url: str | None, delay_scale: float
@@ -72,6 +78,7 @@ def run_replay(
 
 def _scale_delays(scale: float) -> None:
     settings = get_settings()
+    # Post-race follow-ups are not scaled: they are the schedule, not a retry.
     for name in ("morning_task_retry_delays_seconds", "pre_race_retry_delays_seconds"):
         delays = [delay * scale for delay in getattr(settings, name)]
         os.environ[f"RACING_{name.upper()}"] = ",".join(str(d) for d in delays)

@@ -84,6 +84,19 @@ class JobStatus(StrEnum):
         return self is not JobStatus.RUNNING
 
 
+class ResultState(StrEnum):
+    """A race's result checks: pending until confirmed one way, or given up."""
+
+    PENDING = "pending"
+    OFFICIAL = "official"
+    UNCHANGED = "unchanged"
+    UNCONFIRMED = "unconfirmed"
+
+    @property
+    def settled(self) -> bool:
+        return self is not ResultState.PENDING
+
+
 class ScrapeOutcome(StrEnum):
     OK = "ok"
     FAILED = "failed"
@@ -129,6 +142,8 @@ class Race(Base):
     status: Mapped[str] = mapped_column(String(16))
     distance: Mapped[int | None] = mapped_column(Integer)
     resulted_time: Mapped[datetime | None]
+    # Where the result checks stand: None before the first, then a ResultState.
+    result_state: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime]
 
     meeting: Mapped[Meeting] = relationship(back_populates="races", lazy="raise")
@@ -180,6 +195,9 @@ class Result(Base):
     positions: Mapped[list[list[int]]] = mapped_column(JSON)
     dividends: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     official: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How the result was confirmed: "official" (TAB said so) or "unchanged" (the
+    # fallback: the same placings at the last checks); None while provisional.
+    confirmed_by: Mapped[str | None] = mapped_column(String(16))
     captured_at: Mapped[datetime]
     superseded_at: Mapped[datetime | None]
 
@@ -227,3 +245,35 @@ class JobRun(Base):
     parent_job_run_id: Mapped[int | None] = mapped_column(
         "parentJobRunId", ForeignKey("job_runs.id"), index=True
     )
+
+
+class JobRunRollup(Base):
+    """One job type's runs on one racing day, kept after the runs themselves are pruned.
+
+    Every column adds up, so runs of a day pruned by several cleanups merge into the
+    same row. Durations are kept as a histogram of buckets about 1 % wide (bucket key ->
+    runs), from which the percentile columns are recomputed after every merge.
+    """
+
+    __tablename__ = "job_run_rollups"
+    __table_args__ = (UniqueConstraint("day", "job_type"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The racing-timezone date of the runs' startedAt.
+    day: Mapped[date] = mapped_column(Date)
+    job_type: Mapped[str] = mapped_column(String(32))
+    runs_total: Mapped[int] = mapped_column(Integer, default=0)
+    runs_success: Mapped[int] = mapped_column(Integer, default=0)
+    runs_partial: Mapped[int] = mapped_column(Integer, default=0)
+    runs_failed: Mapped[int] = mapped_column(Integer, default=0)
+    items_processed: Mapped[int] = mapped_column(Integer, default=0)
+    items_failed: Mapped[int] = mapped_column(Integer, default=0)
+    # Sum of the runs' retryCount, and how many runs had one above zero.
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    runs_retried: Mapped[int] = mapped_column(Integer, default=0)
+    duration_histogram: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    duration_ms_p50: Mapped[int | None] = mapped_column(Integer)
+    duration_ms_p90: Mapped[int | None] = mapped_column(Integer)
+    duration_ms_p99: Mapped[int | None] = mapped_column(Integer)
+    duration_ms_max: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from racing import morning, pre_race
+from racing import morning, pre_race, results
 from racing.clock import make_clock
 from racing.database import transaction
 from racing.job_runs import JobSummary, finish_job_run, open_job_run, save_summary
@@ -40,6 +40,8 @@ class Jobs(Protocol):
     def morning(self, day: date, as_of: datetime) -> None: ...
 
     def window(self, window: Window, as_of: datetime) -> None: ...
+
+    def post_race(self, as_of: datetime) -> None: ...
 
 
 def day_ticks(
@@ -71,6 +73,7 @@ def replay_day(
             jobs.morning(day, tick)
         for window in WINDOWS.values():
             jobs.window(window, tick)
+        jobs.post_race(tick)
         count += 1
     return count
 
@@ -82,6 +85,11 @@ class DirectJobs:
     client: TabClient
     sessions: sessionmaker[Session]
     window_attempts: int = 3
+    followup_delays: tuple[timedelta, ...] = (
+        timedelta(minutes=5),
+        timedelta(minutes=5),
+        timedelta(minutes=10),
+    )
     runs: int = 0
 
     def morning(self, day: date, as_of: datetime) -> None:
@@ -109,6 +117,25 @@ class DirectJobs:
             )
             attempts = [self._scrape(race, plan, job_run_id) for race in plan.races]
             self._save(job_run_id, pre_race.summarise(plan, attempts))
+
+    def post_race(self, as_of: datetime) -> None:
+        with self._job_run(results.JOB_TYPE, as_of) as job_run_id:
+            with self.sessions() as session:
+                due = results.due_checks(
+                    as_of, session=session, followup_delays=self.followup_delays
+                )
+            outcomes = [
+                results.check_result(
+                    check,
+                    client=self.client,
+                    sessions=self.sessions,
+                    job_run_id=job_run_id,
+                    clock=make_clock(as_of),
+                    max_checks=1 + len(self.followup_delays),
+                )
+                for check in due
+            ]
+            self._save(job_run_id, results.summarise(as_of, outcomes))
 
     def _scrape(
         self, race: RaceRef, plan: pre_race.WindowPlan, job_run_id: int
@@ -174,6 +201,8 @@ class ReplayReport:
     covered: dict[str, int]
     duplicates: dict[str, int]
     scrapes: dict[str, dict[str, int]]
+    result_states: dict[str, int] = field(default_factory=dict)
+    max_result_checks: int = 0
     api_calls: dict[str, int] = field(default_factory=dict)
     flow_runs: int = 0
 
@@ -196,6 +225,11 @@ class ReplayReport:
                 f"{kind}: {covered}/{self.races_run} races "
                 f"({self.coverage(kind):.1f}%), duplicates {dupes}"
             )
+        states = ", ".join(f"{k} {n}" for k, n in sorted(self.result_states.items()))
+        lines.append(
+            f"results of races that ran: {states or 'none'}; "
+            f"at most {self.max_result_checks} checks per race"
+        )
         for kind, outcomes in sorted(self.scrapes.items()):
             counts = ", ".join(f"{name} {n}" for name, n in sorted(outcomes.items()))
             lines.append(f"scrapes {kind}: {counts}")
@@ -207,15 +241,27 @@ class ReplayReport:
 def build_report(day: date, *, session: Session) -> ReplayReport:
     """Coverage and scrape counts of a racing day, read from the database."""
     races = session.execute(
-        select(Race.id, Race.status, Meeting.abandoned)
+        select(Race.id, Race.status, Meeting.abandoned, Race.result_state)
         .join(Meeting)
         .where(Meeting.meeting_date == day)
     ).all()
     ran = {
         race_id
-        for race_id, status, abandoned in races
+        for race_id, status, abandoned, _ in races
         if status != RaceStatus.ABANDONED.value and not abandoned
     }
+    result_states: dict[str, int] = {}
+    for race_id, _, _, state in races:
+        if race_id in ran:
+            key = state or "unchecked"
+            result_states[key] = result_states.get(key, 0) + 1
+    max_checks = session.scalar(
+        select(func.count(Scrape.id))
+        .where(Scrape.kind == results.KIND)
+        .group_by(Scrape.race_id)
+        .order_by(func.count(Scrape.id).desc())
+        .limit(1)
+    )
     ok_counts = session.execute(
         select(Scrape.kind, Scrape.race_id, func.count(Scrape.id))
         .where(Scrape.outcome == ScrapeOutcome.OK.value)
@@ -223,10 +269,10 @@ def build_report(day: date, *, session: Session) -> ReplayReport:
     ).all()
     covered: dict[str, int] = {}
     duplicates: dict[str, int] = {}
-    for kind, race_id, count in ok_counts:
-        if race_id in ran:
+    for kind, scraped_race, count in ok_counts:
+        if scraped_race in ran:
             covered[kind] = covered.get(kind, 0) + 1
-            duplicates[kind] = duplicates.get(kind, 0) + (count > 1)
+            duplicates[kind] = duplicates.get(kind, 0) + int(count > 1)
     scrapes: dict[str, dict[str, int]] = {}
     for kind, outcome, count in session.execute(
         select(Scrape.kind, Scrape.outcome, func.count(Scrape.id)).group_by(
@@ -234,4 +280,12 @@ def build_report(day: date, *, session: Session) -> ReplayReport:
         )
     ):
         scrapes.setdefault(kind, {})[outcome] = count
-    return ReplayReport(len(races), len(ran), covered, duplicates, scrapes)
+    return ReplayReport(
+        len(races),
+        len(ran),
+        covered,
+        duplicates,
+        scrapes,
+        result_states=result_states,
+        max_result_checks=int(max_checks or 0),
+    )

@@ -52,11 +52,15 @@ class Settings(BaseSettings):
     scrape_concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     morning_task_retry_delays_seconds: SecondsList = [10.0, 30.0]
     pre_race_retry_delays_seconds: SecondsList = [60.0, 120.0]
+    post_race_followup_delays_seconds: SecondsList = [300.0, 300.0, 600.0]
     morning_retry_times: Annotated[list[time], NoDecode] = [
         time(6, 15),
         time(6, 30),
         time(7, 0),
     ]
+    # Days of JobRun and Scrape history kept before the cleanup folds it into daily
+    # roll-ups and deletes it; 0 keeps it forever.
+    job_run_retention_days: Annotated[int, Field(ge=0)] = 30
 
     @field_validator("database_url")
     @classmethod

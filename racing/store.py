@@ -32,6 +32,18 @@ class RaceRef:
     venue_mnemonic: str
     race_number: int
 
+    @classmethod
+    def of(cls, race: Race, meeting: Meeting) -> "RaceRef":
+        """The reference of a stored race of a stored meeting."""
+        return cls(
+            race_id=race.id,
+            meeting_id=meeting.id,
+            meeting_date=meeting.meeting_date,
+            race_type=meeting.race_type,
+            venue_mnemonic=meeting.venue_mnemonic,
+            race_number=race.race_number,
+        )
+
     @property
     def code(self) -> str:
         """Operator-facing code, e.g. `2026-11-14/R/GOS/3`."""
@@ -87,17 +99,7 @@ def meeting_ref(meeting: Meeting, *, session: Session) -> MeetingRef:
     races = session.scalars(
         select(Race).where(Race.meeting_id == meeting.id).order_by(Race.race_number)
     ).all()
-    refs = tuple(
-        RaceRef(
-            race_id=race.id,
-            meeting_id=meeting.id,
-            meeting_date=meeting.meeting_date,
-            race_type=meeting.race_type,
-            venue_mnemonic=meeting.venue_mnemonic,
-            race_number=race.race_number,
-        )
-        for race in races
-    )
+    refs = tuple(RaceRef.of(race, meeting) for race in races)
     return MeetingRef(meeting_id=meeting.id, code=meeting.code, races=refs)
 
 

@@ -76,15 +76,4 @@ def races_in_window(
         )
         .order_by(Race.start_time, Meeting.venue_mnemonic, Race.race_number)
     )
-    return [_ref(race, meeting) for race, meeting in session.execute(query)]
-
-
-def _ref(race: Race, meeting: Meeting) -> RaceRef:
-    return RaceRef(
-        race_id=race.id,
-        meeting_id=meeting.id,
-        meeting_date=meeting.meeting_date,
-        race_type=meeting.race_type,
-        venue_mnemonic=meeting.venue_mnemonic,
-        race_number=race.race_number,
-    )
+    return [RaceRef.of(race, meeting) for race, meeting in session.execute(query)]

@@ -24,7 +24,12 @@ from sqlalchemy.exc import OperationalError  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from racing.database import make_engine, session_factory, upgrade  # noqa: E402
-from racing.settings import get_settings  # noqa: E402
+from racing.replay import DirectJobs  # noqa: E402
+from racing.settings import get_settings, load_settings  # noqa: E402
+from racing.simulator.scenario import Scenario  # noqa: E402
+from racing.simulator.server import SimulatorServer  # noqa: E402
+from racing.tab_client import TabClient  # noqa: E402
+from tests.factories import Day, local  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
     "RACING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -66,6 +71,29 @@ def racing_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     yield database_url
     forget_engine()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def day(sessions: sessionmaker[Session]) -> Iterator[Day]:
+    """Serve scenarios and run domain jobs against them, without Prefect."""
+    servers: list[SimulatorServer] = []
+    clients: list[TabClient] = []
+
+    def start(card: Scenario) -> tuple[SimulatorServer, DirectJobs]:
+        server = SimulatorServer(card, clock=local(6)).start()
+        settings = load_settings(
+            tab_base_url=server.base_url, http_attempts=1, http_backoff_seconds=0
+        )
+        client = TabClient.from_settings(settings)
+        servers.append(server)
+        clients.append(client)
+        return server, DirectJobs(client, sessions)
+
+    yield start
+    for client in clients:
+        client.close()
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,14 @@
 """Small simulator scenarios built in code, for tests that need one special case."""
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from racing.replay import DirectJobs
 from racing.simulator.scenario import Scenario, parse_scenario
+from racing.simulator.server import SimulatorServer
+from racing.windows import T15, T60
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 DAY = "2026-11-14"
@@ -62,3 +66,29 @@ def scenario(
         {"name": "test", "date": DAY, "meetings": meetings, "faults": faults or []},
         source="test",
     )
+
+
+# A started simulator for a scenario, and domain jobs pointed at it (see conftest).
+Day = Callable[[Scenario], tuple[SimulatorServer, DirectJobs]]
+
+
+def at(server: SimulatorServer, jobs: DirectJobs, when: datetime, job: str) -> None:
+    """Move the simulator's clock to `when` and run one job as of then."""
+    server.set_clock(when)
+    if job == "morning":
+        jobs.morning(when.date(), when)
+    elif job == "post_race":
+        jobs.post_race(when)
+    else:
+        jobs.window(T60 if job == "t60" else T15, when)
+
+
+def ticks(start: datetime, end: datetime) -> list[datetime]:
+    """Every 5 minutes from `start` up to and including `end`."""
+    count = int((end - start) / timedelta(minutes=5)) + 1
+    return [start + timedelta(minutes=5 * n) for n in range(count)]
+
+
+def race_calls(server: SimulatorServer) -> int:
+    """How many single-race requests the simulator answered."""
+    return server.request_counts().get("race", 0)

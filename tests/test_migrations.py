@@ -12,6 +12,7 @@ TABLES = {
     "results",
     "scrapes",
     "job_runs",
+    "job_run_rollups",
 }
 
 
@@ -53,3 +54,19 @@ def test_job_runs_has_the_camel_case_columns_operators_query(database_url: str) 
         "parentJobRunId",
         "flowRunId",
     }
+
+
+def test_the_migrations_build_exactly_the_models(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from racing.models import Base
+
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        differences = compare_metadata(
+            MigrationContext.configure(connection), Base.metadata
+        )
+    engine.dispose()
+
+    assert differences == []

@@ -1,54 +1,12 @@
 """Pre-race windows over a simulated day: one scrape per window, retries, re-timing."""
 
-from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from racing.models import JobRun, Meeting, OddsSnapshot, Race, Runner, Scrape
-from racing.replay import DirectJobs
-from racing.settings import load_settings
-from racing.simulator.scenario import Scenario
-from racing.simulator.server import SimulatorServer
-from racing.tab_client import TabClient
-from racing.windows import T15, T60
-from tests.factories import local, meeting, race, runner, scenario
-
-Day = Callable[[Scenario], tuple[SimulatorServer, DirectJobs]]
-
-
-@pytest.fixture
-def day(sessions: sessionmaker[Session]) -> Iterator[Day]:
-    """Serve a scenario and run jobs against it without Prefect."""
-    servers: list[SimulatorServer] = []
-    clients: list[TabClient] = []
-
-    def start(card: Scenario) -> tuple[SimulatorServer, DirectJobs]:
-        server = SimulatorServer(card, clock=local(6)).start()
-        settings = load_settings(
-            tab_base_url=server.base_url, http_attempts=1, http_backoff_seconds=0
-        )
-        client = TabClient.from_settings(settings)
-        servers.append(server)
-        clients.append(client)
-        return server, DirectJobs(client, sessions)
-
-    yield start
-    for client in clients:
-        client.close()
-    for server in servers:
-        server.stop()
-
-
-def _at(server: SimulatorServer, jobs: DirectJobs, when: datetime, kind: str) -> None:
-    server.set_clock(when)
-    if kind == "morning":
-        jobs.morning(when.date(), when)
-    else:
-        jobs.window(T60 if kind == "t60" else T15, when)
+from tests.factories import Day, at, local, meeting, race, race_calls, runner, scenario
 
 
 def _scrapes(sessions: sessionmaker[Session], **where: Any) -> list[Scrape]:
@@ -57,37 +15,33 @@ def _scrapes(sessions: sessionmaker[Session], **where: Any) -> list[Scrape]:
         return list(session.scalars(query))
 
 
-def _race_calls(server: SimulatorServer) -> int:
-    return server.request_counts().get("race", 0)
-
-
 def test_each_race_is_scraped_once_per_window_over_its_three_runs(
     day: Day, sessions: sessionmaker[Session]
 ) -> None:
     server, jobs = day(scenario([meeting("GOS", [race(1, local(13, 2))])]))
-    _at(server, jobs, local(6), "morning")
-    calls_after_morning = _race_calls(server)
+    at(server, jobs, local(6), "morning")
+    calls_after_morning = race_calls(server)
 
     for tick in range(11 * 60 + 45, 13 * 60 + 5, 5):
         when = local(tick // 60, tick % 60)
-        _at(server, jobs, when, "t60")
-        _at(server, jobs, when, "t15")
+        at(server, jobs, when, "t60")
+        at(server, jobs, when, "t15")
 
     t60 = _scrapes(sessions, kind="t60")
     t15 = _scrapes(sessions, kind="t15")
     assert [(s.outcome, s.started_at) for s in t60] == [("ok", local(11, 55))]
     assert [(s.outcome, s.started_at) for s in t15] == [("ok", local(12, 40))]
-    assert _race_calls(server) - calls_after_morning == 2
+    assert race_calls(server) - calls_after_morning == 2
 
 
 def test_an_empty_window_calls_nothing_and_still_records_its_run(
     day: Day, sessions: sessionmaker[Session]
 ) -> None:
     server, jobs = day(scenario([meeting("GOS", [race(1, local(15))])]))
-    _at(server, jobs, local(6), "morning")
+    at(server, jobs, local(6), "morning")
     before = server.request_counts()
 
-    _at(server, jobs, local(12), "t15")
+    at(server, jobs, local(12), "t15")
 
     assert server.request_counts() == before
     with sessions() as session:
@@ -107,10 +61,10 @@ def test_a_late_scratching_between_t60_and_t15_is_recorded_when_seen(
         results=[[1], [2], [4]],
     )
     server, jobs = day(scenario([meeting("GOS", [card])]))
-    _at(server, jobs, local(6), "morning")
+    at(server, jobs, local(6), "morning")
 
-    _at(server, jobs, local(11, 55), "t60")
-    _at(server, jobs, local(12, 40), "t15")
+    at(server, jobs, local(11, 55), "t60")
+    at(server, jobs, local(12, 40), "t15")
 
     with sessions() as session:
         horse = session.scalars(select(Runner).filter_by(runner_number=3)).one()
@@ -134,12 +88,12 @@ def test_a_delayed_race_is_scraped_in_the_windows_of_its_new_time(
     server, jobs = day(
         scenario([meeting("GOS", [race(1, local(13), startTimeChanges=[delay])])])
     )
-    _at(server, jobs, local(6), "morning")
+    at(server, jobs, local(6), "morning")
 
     for tick in range(11 * 60 + 50, 13 * 60 + 10, 5):
         when = local(tick // 60, tick % 60)
-        _at(server, jobs, when, "t60")
-        _at(server, jobs, when, "t15")
+        at(server, jobs, when, "t60")
+        at(server, jobs, when, "t15")
 
     t60 = [(s.outcome, s.started_at) for s in _scrapes(sessions, kind="t60")]
     t15 = [(s.outcome, s.started_at) for s in _scrapes(sessions, kind="t15")]
@@ -158,12 +112,12 @@ def test_a_race_brought_forward_is_scraped_in_its_earlier_window(
     server, jobs = day(
         scenario([meeting("GOS", [race(1, local(13), startTimeChanges=[earlier])])])
     )
-    _at(server, jobs, local(6), "morning")
+    at(server, jobs, local(6), "morning")
 
     for tick in range(11 * 60 + 50, 12 * 60 + 45, 5):
         when = local(tick // 60, tick % 60)
-        _at(server, jobs, when, "t60")
-        _at(server, jobs, when, "t15")
+        at(server, jobs, when, "t60")
+        at(server, jobs, when, "t15")
 
     t60 = [(s.outcome, s.started_at) for s in _scrapes(sessions, kind="t60")]
     t15 = [(s.outcome, s.started_at) for s in _scrapes(sessions, kind="t15")]
@@ -182,22 +136,22 @@ def test_a_failing_race_is_retried_twice_then_given_up(
         "from": local(12).isoformat(),
     }
     server, jobs = day(scenario([meeting("GOS", [race(1, local(13))])], [fault]))
-    _at(server, jobs, local(6), "morning")
-    calls_after_morning = _race_calls(server)
+    at(server, jobs, local(6), "morning")
+    calls_after_morning = race_calls(server)
 
-    _at(server, jobs, local(11, 55), "t60")
-    _at(server, jobs, local(12), "t60")
-    _at(server, jobs, local(12, 5), "t60")
+    at(server, jobs, local(11, 55), "t60")
+    at(server, jobs, local(12), "t60")
+    at(server, jobs, local(12, 5), "t60")
 
     attempts = [(s.attempt, s.outcome) for s in _scrapes(sessions, kind="t60")]
     assert attempts == [(1, "ok")]
     t15_runs = [local(12, 40), local(12, 45), local(12, 50)]
     for when in t15_runs:
-        _at(server, jobs, when, "t15")
+        at(server, jobs, when, "t15")
     attempts = [(s.attempt, s.outcome) for s in _scrapes(sessions, kind="t15")]
     assert attempts == [(1, "failed"), (2, "failed"), (3, "failed")]
     # Given up: the later runs of the window made no call.
-    assert _race_calls(server) - calls_after_morning == 1 + 3
+    assert race_calls(server) - calls_after_morning == 1 + 3
     with sessions() as session:
         jobs_t15 = session.scalars(
             select(JobRun).filter_by(job_type="pre_race_t15").order_by(JobRun.id)
@@ -221,9 +175,9 @@ def test_a_failure_that_clears_is_recovered_by_a_retry(
         "from": local(12).isoformat(),
     }
     server, jobs = day(scenario([meeting("GOS", [race(1, local(13))])], [fault]))
-    _at(server, jobs, local(6), "morning")
+    at(server, jobs, local(6), "morning")
 
-    _at(server, jobs, local(12, 40), "t15")
+    at(server, jobs, local(12, 40), "t15")
 
     attempts = [(s.attempt, s.outcome) for s in _scrapes(sessions, kind="t15")]
     assert attempts == [(1, "failed"), (2, "failed"), (3, "ok")]
@@ -243,15 +197,15 @@ def test_abandoned_races_and_meetings_leave_the_windows(
         ]
     )
     server, jobs = day(card)
-    _at(server, jobs, local(6), "morning")
+    at(server, jobs, local(6), "morning")
 
-    _at(server, jobs, local(11, 55), "t60")
-    _at(server, jobs, local(12, 40), "t15")
-    calls = _race_calls(server)
-    _at(server, jobs, local(12, 45), "t15")
-    _at(server, jobs, local(12, 50), "t15")
+    at(server, jobs, local(11, 55), "t60")
+    at(server, jobs, local(12, 40), "t15")
+    calls = race_calls(server)
+    at(server, jobs, local(12, 45), "t15")
+    at(server, jobs, local(12, 50), "t15")
 
-    assert _race_calls(server) == calls, "abandoned races leave the windows"
+    assert race_calls(server) == calls, "abandoned races leave the windows"
     with sessions() as session:
         rows = session.execute(
             select(Meeting.venue_mnemonic, Race.status, Scrape.kind, Scrape.outcome)

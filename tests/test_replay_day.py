@@ -58,4 +58,8 @@ def test_the_default_day_has_one_t60_and_one_t15_per_race_that_ran(
         report.scrapes["t60"].get("moved", 0) + report.scrapes["t15"].get("moved", 0)
         <= 3
     ), "only the re-timed races cost an extra call"
+    # Every race that ran ends confirmed: officially, or (the two feeds that never
+    # say Paying) by unchanged placings at the last check; never more than 1 + 3.
+    assert report.result_states == {"official": 350, "unchanged": 2}
+    assert report.max_result_checks <= 4
     assert statuses == {"success"}

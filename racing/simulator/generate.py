@@ -476,7 +476,9 @@ def _slow_official(note: str) -> "_Special":
     def apply(
         rng: random.Random, race: JsonDict, runners: list[JsonDict], start: dt.datetime
     ) -> None:
-        race["payingAfterSeconds"] = rng.randint(1500, 1900)
+        # 20-23 minutes: late, yet inside the post-race follow-ups (first check 5-10
+        # minutes after the start, then 5, 5 and 10 minutes later).
+        race["payingAfterSeconds"] = rng.randint(1200, 1380)
         race["note"] = note
 
     return apply
@@ -502,7 +504,7 @@ _SPECIALS: dict[str, _Special] = {
     "dead_heat_third": _note("dead heat for third"),
     "late_jump": _late_jump,
     "never_paying": _note("the feed never marks it Paying", neverPaying=True),
-    "late_official": _slow_official("official result 25+ min after the jump"),
+    "late_official": _slow_official("official result 20+ min after the jump"),
     "abandoned": _abandoned,
     "meeting_abandoned": _note("its meeting is abandoned"),
 }
