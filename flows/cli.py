@@ -107,9 +107,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from flows.cleanup import cleanup
     from flows.demo import print_job_run
     from flows.morning_scrape import morning_scrape
-    from flows.cleanup import cleanup
     from flows.post_race import post_race
     from flows.pre_race import pre_race_t15, pre_race_t60
 
