@@ -8,11 +8,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from flows.database import racing_sessions
-from flows.hooks import JobRunHooks, current_job_run_id
+from flows.hooks import JobRunHooks, current_job_run_id, record_summary
 from racing import retention
 from racing.clock import as_instant, make_clock
-from racing.database import transaction
-from racing.job_runs import save_summary
 from racing.settings import get_settings
 
 HOOKS = JobRunHooks(retention.JOB_TYPE)
@@ -57,6 +55,4 @@ def cleanup(as_of: datetime | None = None) -> dict[str, Any]:
     report = prune_old_runs(now, settings.job_run_retention_days)
 
     summary = retention.summarise(report, settings.job_run_retention_days)
-    with transaction(racing_sessions()) as session:
-        save_summary(session=session, job_run_id=job_run_id, summary=summary)
-    return {"jobRunId": job_run_id, **summary.meta}
+    return record_summary(job_run_id, summary)

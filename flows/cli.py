@@ -12,6 +12,10 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
+
+from racing.database import describe_database_error
 from racing.errors import RacingError
 from racing.settings import get_settings
 
@@ -31,11 +35,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Callable[[argparse.Namespace], int] = args.command
     try:
         return command(args)
-    except (RacingError, ValueError) as exc:
-        print(f"racing: error: {exc}", file=sys.stderr)
-        return 2
+    except (RacingError, ValueError, OSError, CommandError) as exc:
+        return _fail(str(exc))
+    except SQLAlchemyError as exc:
+        from flows.database import database_url
+
+        return _fail(describe_database_error(database_url(), exc))
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(message: str) -> int:
+    print(f"racing: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (0-65535)")
+    return port
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +70,12 @@ def _parser() -> argparse.ArgumentParser:
 
     simulate = commands.add_parser("simulate", help="serve a simulated TAB API")
     simulate.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
-    simulate.add_argument("--port", type=int, default=8765)
+    simulate.add_argument("--port", type=_port, default=8765, help="0 picks one")
+    simulate.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (0.0.0.0 in a container)",
+    )
     simulate.add_argument(
         "--clock", default="real", help="'real' or a fixed ISO instant (settable later)"
     )
@@ -77,13 +101,18 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="morning scrape of the default scenario")
     demo.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
     demo.set_defaults(command=_demo, runs_flows=True)
+    serve = commands.add_parser(
+        "serve", help="run every deployment's schedules from this process"
+    )
+    serve.set_defaults(command=_serve, runs_flows=True)
     return parser
 
 
 def _db(args: argparse.Namespace) -> int:
+    from flows.database import database_url
     from racing.database import downgrade, upgrade
 
-    url = get_settings().database_url
+    url = database_url()
     if args.action == "upgrade":
         upgrade(url, args.revision or "head")
     elif args.revision is None:
@@ -100,7 +129,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
     zone = get_settings().zone
     clock = None if args.clock == "real" else _instant(args.clock, zone)
-    server = SimulatorServer(load_scenario(args.scenario), port=args.port, clock=clock)
+    server = SimulatorServer(
+        load_scenario(args.scenario), host=args.host, port=args.port, clock=clock
+    )
     print(f"racing: TAB simulator on {server.base_url} (Ctrl-C stops it)", flush=True)
     server.serve_forever()
     return 0
@@ -108,13 +139,16 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from flows.cleanup import cleanup
+    from flows.database import database_url
     from flows.demo import print_job_run
     from flows.morning_scrape import morning_scrape
     from flows.post_race import post_race
     from flows.pre_race import pre_race_t15, pre_race_t60
+    from racing.database import check_schema
 
     settings = get_settings()
     as_of = _instant(args.as_of, settings.zone) if args.as_of else None
+    check_schema(database_url())
     if args.job == "morning_scrape":
         result = morning_scrape(racing_date=args.date, as_of=as_of)
     elif args.date is not None:
@@ -143,6 +177,16 @@ def _demo(args: argparse.Namespace) -> int:
     from flows.demo import run_demo
 
     return run_demo(args.scenario)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from flows.database import database_url
+    from flows.deployments import serve_all
+    from racing.database import check_schema
+
+    check_schema(database_url())
+    serve_all(get_settings())
+    return 0
 
 
 def _instant(text: str, zone: ZoneInfo) -> datetime:

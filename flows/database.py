@@ -8,23 +8,45 @@ process builds its own engine on first use.
 
 from functools import cache
 
-from prefect_sqlalchemy import SqlAlchemyConnector
 from sqlalchemy import Engine
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from racing.database import make_engine, session_factory
+from racing.errors import ConfigError
 from racing.settings import get_settings
+
+
+@cache
+def database_url() -> str:
+    """The racing database's URL: from the connector block if one is named."""
+    settings = get_settings()
+    if not settings.database_block:
+        return settings.database_url
+
+    # Imported here: it loads Prefect, which commands without a block do not need.
+    from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
+
+    try:
+        connector = SqlAlchemyConnector.load(settings.database_block)
+    except ValueError as exc:
+        raise ConfigError(
+            f"RACING_DATABASE_BLOCK: no connector block {settings.database_block!r} "
+            f"({exc}); create it in Prefect or unset the variable"
+        ) from None
+    info = connector.connection_info
+    url: URL
+    if isinstance(info, ConnectionComponents):
+        url = info.create_url()
+    else:
+        url = make_url(str(info))
+    return url.render_as_string(hide_password=False)
 
 
 @cache
 def racing_engine() -> Engine:
     """The process-wide engine for the racing database."""
-    settings = get_settings()
-    if settings.database_block:
-        connector = SqlAlchemyConnector.load(settings.database_block)
-        engine: Engine = connector.get_engine(pool_pre_ping=True)
-        return engine
-    return make_engine(settings.database_url)
+    return make_engine(database_url())
 
 
 @cache
@@ -39,3 +61,4 @@ def forget_engine() -> None:
         racing_engine().dispose()
     racing_engine.cache_clear()
     racing_sessions.cache_clear()
+    database_url.cache_clear()

@@ -16,7 +16,30 @@ from prefect.runtime import flow_run as current_flow_run
 
 from flows.database import racing_sessions
 from racing.database import transaction
-from racing.job_runs import finish_job_run, open_job_run
+from racing.errors import RacingError
+from racing.job_runs import (
+    JobSummary,
+    finish_job_run,
+    open_job_run,
+    save_summary,
+)
+from racing.models import JobStatus
+
+
+class JobFailed(RacingError):
+    """Every item of a run failed: the flow run fails too, so Prefect shows it."""
+
+
+def record_summary(job_run_id: int, summary: JobSummary) -> dict[str, Any]:
+    """Save what the run did; raise JobFailed when nothing succeeded.
+
+    Returns the flow's result: the JobRun id and the summary's metadata.
+    """
+    with transaction(racing_sessions()) as session:
+        save_summary(session=session, job_run_id=job_run_id, summary=summary)
+    if summary.status is JobStatus.FAILED:
+        raise JobFailed(summary.error or "every item failed")
+    return {"jobRunId": job_run_id, **summary.meta}
 
 
 def plain_utc(value: datetime | None) -> datetime:

@@ -9,13 +9,13 @@ from prefect.logging import get_run_logger
 from prefect.runtime import task_run
 
 from flows.database import racing_sessions
-from flows.hooks import JobRunHooks, current_job_run_id
+from flows.hooks import JobRunHooks, current_job_run_id, record_summary
 from flows.pools import bounded_pool
 from racing import morning
 from racing.clock import as_instant, make_clock
 from racing.database import transaction
 from racing.errors import FetchError
-from racing.job_runs import save_summary
+from racing.morning_plan import start_morning
 from racing.settings import get_settings
 from racing.store import MeetingRef
 from racing.tab_client import TabClient
@@ -37,7 +37,7 @@ def fetch_and_store_meetings(
     with TabClient.from_settings(settings) as client:
         listing = client.meetings(day)
     refs = morning.store_meeting_list(
-        listing, sessions=racing_sessions(), now=make_clock(as_of)()
+        listing, listing_day=day, sessions=racing_sessions(), now=make_clock(as_of)()
     )
     get_run_logger().info(
         "morning scrape %s: %d meetings listed, %d rejected",
@@ -72,10 +72,17 @@ def scrape_meeting(
     **HOOKS.as_kwargs(),
 )
 def morning_scrape(
-    racing_date: date | None = None, as_of: datetime | None = None
+    racing_date: date | None = None,
+    as_of: datetime | None = None,
+    retry: bool = False,
+    retry_of: int | None = None,
+    meetings: list[str] | None = None,
 ) -> dict[str, object]:
-    """Scrape every meeting of `racing_date` (default: today in the racing timezone).
+    """Scrape the meetings of `racing_date` (default: today in the racing timezone).
 
+    By default every meeting. `retry` re-scrapes only the day's still-failed meetings
+    (the scheduled 06:15, 06:30 and 07:00 runs); `retry_of` re-scrapes the failed
+    meetings of that JobRun; `meetings` scrapes just those codes (e.g. `R/GOS`).
     `as_of` replays the run as if it happened at that instant (a naive value is racing
     timezone local time); it stamps the stored data and picks the default date.
     """
@@ -83,8 +90,20 @@ def morning_scrape(
     instant = as_instant(as_of, settings.zone) if as_of else None
     day = racing_date or morning.racing_day(make_clock(instant)(), settings.zone)
     job_run_id = current_job_run_id(morning.JOB_TYPE)
+    with transaction(racing_sessions()) as session:
+        plan = start_morning(
+            session=session,
+            job_run_id=job_run_id,
+            day=day,
+            retry=retry,
+            retry_of=retry_of,
+            meetings=meetings,
+        )
+    if plan.nothing_to_do:
+        return record_summary(job_run_id, morning.nothing_to_retry(plan))
 
-    refs, listing = fetch_and_store_meetings(day, instant)
+    refs, listing = fetch_and_store_meetings(plan.day, instant)
+    refs = plan.select(refs)
     delays = settings.morning_task_retry_delays_seconds
     futures = scrape_meeting.with_options(
         retries=len(delays), retry_delay_seconds=delays
@@ -93,10 +112,8 @@ def morning_scrape(
         _outcome(ref, future) for ref, future in zip(refs, futures, strict=True)
     ]
 
-    summary = morning.summarise(day, outcomes, listing)
-    with transaction(racing_sessions()) as session:
-        save_summary(session=session, job_run_id=job_run_id, summary=summary)
-    return {"jobRunId": job_run_id, **summary.meta}
+    summary = morning.summarise(plan, outcomes, listing)
+    return record_summary(job_run_id, summary)
 
 
 def _outcome(

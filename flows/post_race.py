@@ -14,12 +14,10 @@ from prefect.futures import PrefectFuture
 from prefect.logging import get_run_logger
 
 from flows.database import racing_sessions
-from flows.hooks import JobRunHooks, current_job_run_id
+from flows.hooks import JobRunHooks, current_job_run_id, record_summary
 from flows.pools import bounded_pool
 from racing import results
 from racing.clock import as_instant, make_clock
-from racing.database import transaction
-from racing.job_runs import save_summary
 from racing.settings import get_settings
 from racing.tab_client import TabClient
 
@@ -64,9 +62,7 @@ def post_race(as_of: datetime | None = None) -> dict[str, Any]:
     outcomes = [_outcome(d, f) for d, f in zip(due, futures, strict=True)]
 
     summary = results.summarise(instant, outcomes)
-    with transaction(racing_sessions()) as session:
-        save_summary(session=session, job_run_id=job_run_id, summary=summary)
-    return {"jobRunId": job_run_id, **summary.meta}
+    return record_summary(job_run_id, summary)
 
 
 def _outcome(

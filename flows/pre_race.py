@@ -14,13 +14,11 @@ from prefect.logging import get_run_logger
 from prefect.runtime import task_run
 
 from flows.database import racing_sessions
-from flows.hooks import JobRunHooks, current_job_run_id
+from flows.hooks import JobRunHooks, current_job_run_id, record_summary
 from flows.pools import bounded_pool
 from racing import pre_race
 from racing.clock import as_instant, make_clock
-from racing.database import transaction
 from racing.errors import FetchError
-from racing.job_runs import save_summary
 from racing.models import ScrapeOutcome
 from racing.race_scrape import RaceAttempt
 from racing.settings import get_settings
@@ -84,9 +82,7 @@ def run_window(window: Window, as_of: datetime | None) -> dict[str, Any]:
     attempts = [_attempt(r, f) for r, f in zip(plan.races, futures, strict=True)]
 
     summary = pre_race.summarise(plan, attempts)
-    with transaction(racing_sessions()) as session:
-        save_summary(session=session, job_run_id=job_run_id, summary=summary)
-    return {"jobRunId": job_run_id, **summary.meta}
+    return record_summary(job_run_id, summary)
 
 
 def _attempt(race: RaceRef, future: PrefectFuture[RaceAttempt]) -> RaceAttempt:

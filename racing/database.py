@@ -10,9 +10,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+from racing.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -66,3 +71,36 @@ def upgrade(url: str, revision: str = "head") -> None:
 def downgrade(url: str, revision: str) -> None:
     """Migrate the database at `url` down to `revision` (`base` empties it)."""
     command.downgrade(alembic_config(url), revision)
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def check_schema(url: str) -> None:
+    """Raise a ConfigError unless the database is reachable and fully migrated."""
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise ConfigError(describe_database_error(url, exc)) from None
+    finally:
+        engine.dispose()
+    if current != head:
+        raise ConfigError(
+            f"the racing database at {safe_url(url)} is at revision {current}, "
+            f"not {head}: run `racing db upgrade`"
+        )
+
+
+def describe_database_error(url: str, exc: BaseException) -> str:
+    """One line for an error from the database driver, with what to check."""
+    cause = getattr(exc, "orig", None) or exc
+    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else "?"
+    return (
+        f"database {safe_url(url)}: {type(cause).__name__}: {first_line}; check "
+        "RACING_DATABASE_URL and that the database server is running"
+    )

@@ -29,6 +29,22 @@ class JobSummary:
     items_processed: int = 0
     items_failed: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    # One line naming what failed, kept as the JobRun's errorMessage.
+    error: str | None = None
+
+    @property
+    def status(self) -> "JobStatus":
+        return status_from_counts(self.items_processed, self.items_failed)
+
+
+def describe_failures(noun: str, failed: list[str], total: int) -> str | None:
+    """e.g. "2 of 40 meetings failed: 2026-11-14/R/GOS, 2026-11-14/H/ADD"."""
+    if not failed:
+        return None
+    shown = ", ".join(failed[:5]) + (
+        f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    )
+    return f"{len(failed)} of {total} {noun} failed: {shown}"
 
 
 def open_job_run(
@@ -77,6 +93,16 @@ def save_summary(*, session: Session, job_run_id: int, summary: JobSummary) -> N
     job_run.items_processed = summary.items_processed
     job_run.items_failed = summary.items_failed
     job_run.meta = {**job_run.meta, **summary.meta}
+    job_run.error_message = _clip(summary.error)
+
+
+def link_retry(
+    *, session: Session, job_run_id: int, parent_job_run_id: int, retry_count: int
+) -> None:
+    """Record that a run retries another: its parent and its place in the chain."""
+    job_run = session.get_one(JobRun, job_run_id)
+    job_run.parent_job_run_id = parent_job_run_id
+    job_run.retry_count = retry_count
 
 
 def status_from_counts(items_processed: int, items_failed: int) -> JobStatus:
@@ -118,7 +144,8 @@ def finish_job_run(
             status=status.value,
             completed_at=finished_at,
             duration_ms=max(0, int(duration.total_seconds() * 1000)),
-            error_message=_clip(error),
+            # A flow error replaces the summary's list of failed items.
+            error_message=_clip(error) if error else job_run.error_message,
         )
         .execution_options(synchronize_session=False)
     )

@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from racing.database import transaction
-from racing.job_runs import JobSummary
+from racing.errors import FetchError
+from racing.job_runs import JobSummary, describe_failures
+from racing.morning_plan import JOB_TYPE, MorningPlan
 from racing.race_scrape import RaceAttempt, scrape_race
 from racing.scrapes import next_attempt, race_done_in_run
 from racing.store import MeetingRef, RaceRef, meeting_ref, upsert_meeting
@@ -25,7 +27,7 @@ from racing.tab_payloads import MeetingList
 log = logging.getLogger(__name__)
 
 KIND = "morning"
-JOB_TYPE = "morning_scrape"
+__all__ = ["JOB_TYPE", "KIND", "MeetingOutcome", "scrape_meeting", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,23 @@ def racing_day(instant: datetime, zone: ZoneInfo) -> date:
 
 
 def store_meeting_list(
-    listing: MeetingList, *, sessions: sessionmaker[Session], now: datetime
+    listing: MeetingList,
+    *,
+    listing_day: date,
+    sessions: sessionmaker[Session],
+    now: datetime,
 ) -> list[MeetingRef]:
-    """Store every valid meeting of the list with its race stubs."""
+    """Store every valid meeting of the list with its race stubs.
+
+    An empty list is an error rather than a quiet success: a racing day has meetings,
+    so it means a wrong date or jurisdiction, or a feed that changed.
+    """
+    if not listing.meetings and not listing.rejects:
+        raise FetchError(
+            f"the TAB API lists no meetings for {listing_day}: check the racing date "
+            "and RACING_TAB_JURISDICTION",
+            transient=False,
+        )
     refs = []
     with transaction(sessions) as session:
         for record in listing.meetings:
@@ -150,22 +166,29 @@ def _log_outcome(outcome: MeetingOutcome) -> None:
 
 
 def summarise(
-    day: date, outcomes: Iterable[MeetingOutcome], listing: MeetingList
+    plan: MorningPlan, outcomes: Iterable[MeetingOutcome], listing: MeetingList
 ) -> JobSummary:
     """The JobRun summary: one item per meeting, rejected meetings counted as failed."""
     meetings = {outcome.code: outcome.as_metadata() for outcome in outcomes}
     for reject in listing.rejects:
-        meetings[f"{day.isoformat()}/{reject.meeting_hint}"] = {
-            "outcome": "failed",
-            "error": f"bad payload: {reject.error}",
-        }
-    failed = [code for code, entry in meetings.items() if entry["outcome"] != "ok"]
+        code = f"{plan.day.isoformat()}/{reject.meeting_hint}"
+        if plan.codes is None or code in plan.codes:
+            meetings[code] = {
+                "outcome": "failed",
+                "error": f"bad payload: {reject.error}",
+            }
+    failed = sorted(
+        code for code, entry in meetings.items() if entry["outcome"] != "ok"
+    )
     return JobSummary(
         items_processed=len(meetings),
         items_failed=len(failed),
-        meta={
-            "racingDate": day.isoformat(),
-            "meetings": meetings,
-            "failedMeetings": sorted(failed),
-        },
+        meta={**plan.metadata(), "meetings": meetings, "failedMeetings": failed},
+        error=describe_failures("meetings", failed, len(meetings)),
     )
+
+
+def nothing_to_retry(plan: MorningPlan) -> JobSummary:
+    """The summary of a retry run that found every meeting already scraped."""
+    log.info("morning retry for %s: nothing left to retry", plan.day)
+    return JobSummary(meta={**plan.metadata(), "nothingToRetry": True})

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from racing.clock import Clock
 from racing.database import transaction
-from racing.job_runs import JobSummary
+from racing.job_runs import JobSummary, describe_failures
 from racing.models import ScrapeOutcome
 from racing.race_scrape import RaceAttempt, scrape_race
 from racing.scrapes import next_attempt
@@ -121,4 +121,5 @@ def summarise(plan: WindowPlan, attempts: Iterable[RaceAttempt]) -> JobSummary:
             "races": races,
             "failedRaces": failed,
         },
+        error=describe_failures("races", failed, len(races)),
     )

@@ -21,6 +21,7 @@ from racing.clock import make_clock
 from racing.database import transaction
 from racing.job_runs import JobSummary, finish_job_run, open_job_run, save_summary
 from racing.models import Meeting, Race, Scrape, ScrapeOutcome
+from racing.morning_plan import MorningPlan
 from racing.race_scrape import RaceAttempt
 from racing.store import RaceRef
 from racing.tab_client import TabClient
@@ -96,7 +97,7 @@ class DirectJobs:
         with self._job_run(morning.JOB_TYPE, as_of) as job_run_id:
             listing = self.client.meetings(day)
             refs = morning.store_meeting_list(
-                listing, sessions=self.sessions, now=as_of
+                listing, listing_day=day, sessions=self.sessions, now=as_of
             )
             outcomes = [
                 morning.scrape_meeting(
@@ -108,7 +109,8 @@ class DirectJobs:
                 )
                 for ref in refs
             ]
-            self._save(job_run_id, morning.summarise(day, outcomes, listing))
+            plan = MorningPlan(day)
+            self._save(job_run_id, morning.summarise(plan, outcomes, listing))
 
     def window(self, window: Window, as_of: datetime) -> None:
         with self._job_run(window.job_type, as_of) as job_run_id:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from racing.clock import Clock
 from racing.database import transaction
-from racing.job_runs import JobSummary
+from racing.job_runs import JobSummary, describe_failures
 from racing.models import Meeting, Race, Result, ResultState, Scrape
 from racing.race_scrape import scrape_race
 from racing.store import RaceRef
@@ -239,4 +239,5 @@ def summarise(instant: datetime, outcomes: Iterable[CheckOutcome]) -> JobSummary
         items_processed=len(races),
         items_failed=len(failed),
         meta={"asOf": instant.isoformat(), "races": races, "failedRaces": failed},
+        error=describe_failures("races", failed, len(races)),
     )

@@ -7,7 +7,7 @@ and what to set instead, so an operator can fix it without reading a traceback.
 from datetime import time
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,7 +29,7 @@ _HINTS = {
     "morning_retry_times": "comma-separated HH:MM times such as 06:15,06:30,07:00",
 }
 
-Seconds = Annotated[float, Field(ge=0)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 SecondsList = Annotated[list[Seconds], NoDecode]
 
 
@@ -43,9 +43,11 @@ class Settings(BaseSettings):
     # database connection (and its secret password) from the Prefect server instead.
     database_block: str | None = None
     tab_base_url: str = "http://127.0.0.1:8765"
-    tab_jurisdiction: str = "NSW"
+    tab_jurisdiction: Literal["NSW", "VIC", "QLD", "SA", "WA", "TAS", "NT", "ACT"] = (
+        "NSW"
+    )
     timezone: str = "Australia/Sydney"
-    http_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    http_timeout_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0
     http_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     http_backoff_seconds: Seconds = 0.5
     http_max_retry_after_seconds: Seconds = 30.0
@@ -61,6 +63,9 @@ class Settings(BaseSettings):
     # Days of JobRun and Scrape history kept before the cleanup folds it into daily
     # roll-ups and deletes it; 0 keeps it forever.
     job_run_retention_days: Annotated[int, Field(ge=0)] = 30
+    # Minutes after which a JobRun still marked running is abandoned by the reaper,
+    # whatever Prefect says about its flow run.
+    stale_run_minutes: Annotated[int, Field(ge=1)] = 60
 
     @field_validator("database_url")
     @classmethod

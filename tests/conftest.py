@@ -8,7 +8,7 @@ a missing PostgreSQL skips those cases with the reason; in CI (CI=true) it fails
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Prefect reads these on import: keep its home and logs inside the test run.
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 from racing.database import make_engine, session_factory, upgrade  # noqa: E402
 from racing.replay import DirectJobs  # noqa: E402
 from racing.settings import get_settings, load_settings  # noqa: E402
-from racing.simulator.scenario import Scenario  # noqa: E402
+from racing.simulator.scenario import Scenario, load_scenario  # noqa: E402
 from racing.simulator.server import SimulatorServer  # noqa: E402
 from racing.tab_client import TabClient  # noqa: E402
 from tests.factories import Day, local  # noqa: E402
@@ -34,6 +34,7 @@ from tests.factories import Day, local  # noqa: E402
 POSTGRES_URL = os.environ.get(
     "RACING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
@@ -94,6 +95,36 @@ def day(sessions: sessionmaker[Session]) -> Iterator[Day]:
         client.close()
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def serve(
+    racing_env: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[Scenario], SimulatorServer]]:
+    """Serve a scenario over HTTP (clock 06:00 Sydney) and point the flows at it."""
+    from flows.database import forget_engine
+
+    servers: list[SimulatorServer] = []
+
+    def start(scenario: Scenario) -> SimulatorServer:
+        server = SimulatorServer(scenario, clock=local(6)).start()
+        servers.append(server)
+        monkeypatch.setenv("RACING_TAB_BASE_URL", server.base_url)
+        monkeypatch.setenv("RACING_MORNING_TASK_RETRY_DELAYS_SECONDS", "0,0")
+        monkeypatch.setenv("RACING_HTTP_BACKOFF_SECONDS", "0")
+        get_settings.cache_clear()
+        forget_engine()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def faulty_day(serve: Callable[[Scenario], SimulatorServer]) -> SimulatorServer:
+    """The faulty-morning scenario: GOS and ADD fail until 06:30, WPK 3 is broken."""
+    return serve(load_scenario(SCENARIOS / "faulty-morning.json"))
 
 
 @pytest.fixture(scope="session")

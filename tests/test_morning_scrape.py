@@ -1,42 +1,19 @@
 """The morning scrape flow end to end: simulator over HTTP, real flow runs, hooks."""
 
-from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.database import forget_engine
 from racing.models import JobRun, Meeting, OddsSnapshot, Race, Runner, Scrape
-from racing.settings import get_settings
-from racing.simulator.scenario import load_scenario
 from racing.simulator.server import SimulatorServer
+from tests.factories import local
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
-SYDNEY = ZoneInfo("Australia/Sydney")
 DAY = date(2026, 11, 14)
-SIX_AM = datetime(2026, 11, 14, 6, 0, tzinfo=SYDNEY)
-
-
-@pytest.fixture
-def faulty_day(
-    racing_env: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[SimulatorServer]:
-    """The faulty-morning scenario served over HTTP, clock at 06:00 Sydney."""
-    scenario = load_scenario(SCENARIOS / "faulty-morning.json")
-    with SimulatorServer(scenario, clock=SIX_AM) as server:
-        server.start()
-        monkeypatch.setenv("RACING_TAB_BASE_URL", server.base_url)
-        monkeypatch.setenv("RACING_MORNING_TASK_RETRY_DELAYS_SECONDS", "0,0")
-        monkeypatch.setenv("RACING_HTTP_BACKOFF_SECONDS", "0")
-        get_settings.cache_clear()
-        forget_engine()
-        yield server
+SIX_AM = local(6)
 
 
 def _run(as_of: datetime) -> int:
@@ -114,7 +91,7 @@ def test_a_rerun_after_recovery_succeeds_without_duplicating_rows(
     with sessions() as session:
         assert (_count(session, Meeting), _count(session, Race)) == (4, 30)
 
-    half_past = datetime(2026, 11, 14, 6, 30, tzinfo=SYDNEY)
+    half_past = local(6, 30)
     faulty_day.set_clock(half_past)
     _run(half_past)
     with sessions() as session:
