@@ -7,11 +7,13 @@ the tick. Retry delays are scaled (to zero by default), since the clock is simul
 """
 
 import os
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from flows.database import forget_engine, racing_sessions
+from flows.hooks import JobFailed
 from racing.database import upgrade
 from racing.replay import Jobs, ReplayReport, build_report, day_ticks, replay_day
 from racing.settings import get_settings
@@ -26,24 +28,27 @@ class FlowJobs(Jobs):
 
     runs: int = 0
 
-    def morning(self, day: date, as_of: datetime) -> None:
+    def morning(self, day: date, as_of: datetime, *, retry: bool = False) -> None:
         from flows.morning_scrape import morning_scrape
 
         self.runs += 1
-        morning_scrape(racing_date=day, as_of=as_of)
+        with suppress(JobFailed):  # recorded in job_runs; the replay goes on
+            morning_scrape(racing_date=day, as_of=as_of, retry=retry)
 
     def window(self, window: Window, as_of: datetime) -> None:
         from flows.pre_race import pre_race_t15, pre_race_t60
 
         self.runs += 1
         flow = pre_race_t60 if window.kind == "t60" else pre_race_t15
-        flow(as_of=as_of)
+        with suppress(JobFailed):  # recorded in job_runs; the replay goes on
+            flow(as_of=as_of)
 
     def post_race(self, as_of: datetime) -> None:
         from flows.post_race import post_race
 
         self.runs += 1
-        post_race(as_of=as_of)
+        with suppress(JobFailed):
+            post_race(as_of=as_of)
 
 
 def run_replay(
@@ -65,7 +70,12 @@ def run_replay(
         os.environ["RACING_TAB_BASE_URL"] = server.base_url
         _reload()
         replay_day(
-            scenario.date, settings.zone, jobs, ticks=ticks, set_clock=server.set_clock
+            scenario.date,
+            settings.zone,
+            jobs,
+            ticks=ticks,
+            set_clock=server.set_clock,
+            retry_times=settings.morning_retry_times,
         )
         calls = server.request_counts()
 

@@ -6,7 +6,7 @@ replay` runs the real Prefect flows; `DirectJobs` calls the same domain function
 without Prefect, so tests can replay a whole day in seconds.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
@@ -21,7 +21,7 @@ from racing.clock import make_clock
 from racing.database import transaction
 from racing.job_runs import JobSummary, finish_job_run, open_job_run, save_summary
 from racing.models import Meeting, Race, Scrape, ScrapeOutcome
-from racing.morning_plan import MorningPlan
+from racing.morning_plan import start_morning
 from racing.race_scrape import RaceAttempt
 from racing.store import RaceRef
 from racing.tab_client import TabClient
@@ -38,7 +38,7 @@ TAIL = timedelta(minutes=45)
 class Jobs(Protocol):
     """Runs one job for an instant, the way its schedule would."""
 
-    def morning(self, day: date, as_of: datetime) -> None: ...
+    def morning(self, day: date, as_of: datetime, *, retry: bool = False) -> None: ...
 
     def window(self, window: Window, as_of: datetime) -> None: ...
 
@@ -64,6 +64,7 @@ def replay_day(
     *,
     ticks: Iterator[datetime],
     set_clock: Callable[[datetime], None],
+    retry_times: Sequence[time] = (),
 ) -> int:
     """Run every scheduled job at every tick; returns the number of ticks."""
     count = 0
@@ -72,6 +73,8 @@ def replay_day(
         local = tick.astimezone(zone)
         if local.date() == day and local.time() == MORNING_AT:
             jobs.morning(day, tick)
+        if local.date() == day and local.time() in retry_times:
+            jobs.morning(day, tick, retry=True)
         for window in WINDOWS.values():
             jobs.window(window, tick)
         jobs.post_race(tick)
@@ -93,11 +96,20 @@ class DirectJobs:
     )
     runs: int = 0
 
-    def morning(self, day: date, as_of: datetime) -> None:
+    def morning(self, day: date, as_of: datetime, *, retry: bool = False) -> None:
         with self._job_run(morning.JOB_TYPE, as_of) as job_run_id:
+            with transaction(self.sessions) as session:
+                plan = start_morning(
+                    session=session, job_run_id=job_run_id, day=day, retry=retry
+                )
+            if plan.nothing_to_do:
+                self._save(job_run_id, morning.nothing_to_retry(plan))
+                return
             listing = self.client.meetings(day)
-            refs = morning.store_meeting_list(
-                listing, listing_day=day, sessions=self.sessions, now=as_of
+            refs = plan.select(
+                morning.store_meeting_list(
+                    listing, listing_day=day, sessions=self.sessions, now=as_of
+                )
             )
             outcomes = [
                 morning.scrape_meeting(
@@ -109,7 +121,6 @@ class DirectJobs:
                 )
                 for ref in refs
             ]
-            plan = MorningPlan(day)
             self._save(job_run_id, morning.summarise(plan, outcomes, listing))
 
     def window(self, window: Window, as_of: datetime) -> None:

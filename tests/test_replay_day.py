@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from racing.models import JobRun, Scrape
+from racing.models import JobRun, Meeting, Race, Runner, Scrape
 from racing.replay import DirectJobs, build_report, day_ticks, replay_day
 from racing.settings import load_settings
 from racing.simulator.scenario import load_scenario
@@ -63,3 +63,59 @@ def test_the_default_day_has_one_t60_and_one_t15_per_race_that_ran(
     assert report.result_states == {"official": 350, "unchanged": 2}
     assert report.max_result_checks <= 4
     assert statuses == {"success"}
+
+
+def test_a_replayed_faulty_morning_shows_the_retry_chain(
+    sessions: sessionmaker[Session],
+) -> None:
+    scenario = load_scenario(DEFAULT.parent / "faulty-morning.json")
+    starts = [race.start_time for m in scenario.meetings for race in m.races]
+
+    with SimulatorServer(scenario) as server:
+        server.start()
+        settings = load_settings(
+            tab_base_url=server.base_url, http_attempts=1, http_backoff_seconds=0
+        )
+        with TabClient.from_settings(settings) as client:
+            replay_day(
+                scenario.date,
+                SYDNEY,
+                DirectJobs(client, sessions),
+                ticks=day_ticks(scenario.date, SYDNEY, min(starts), max(starts)),
+                set_clock=server.set_clock,
+                retry_times=settings.morning_retry_times,
+            )
+
+    with sessions() as session:
+        chain = session.scalars(
+            select(JobRun).filter_by(job_type="morning_scrape").order_by(JobRun.id)
+        ).all()
+        bare_races = session.execute(
+            select(Meeting.venue_mnemonic, Race.race_number)
+            .join(Meeting)
+            .where(~Race.id.in_(select(Runner.race_id)))
+        ).all()
+    original, *retries = chain
+    assert [(j.parent_job_run_id, j.retry_count) for j in retries] == [
+        (original.id, 1),
+        (original.id, 2),
+        (original.id, 3),
+    ]
+    assert [j.status for j in chain] == ["partial", "failed", "partial", "failed"]
+    # GOS and ADD recovered at 06:30; only WPK (one race always broken) is left.
+    assert retries[1].meta["failedMeetings"] == ["2026-11-14/G/WPK"]
+    assert list(retries[2].meta["meetings"]) == ["2026-11-14/G/WPK"]
+    # Every race has its runners but WPK 3, whose payload is always broken.
+    assert [tuple(row) for row in bare_races] == [("WPK", 3)]
+    ok_by_meeting: dict[str, int] = {}
+    for job in chain:
+        for code, entry in job.meta["meetings"].items():
+            ok_by_meeting[code] = ok_by_meeting.get(code, 0) + (
+                entry["outcome"] == "ok"
+            )
+    assert ok_by_meeting == {
+        "2026-11-14/R/GOS": 1,
+        "2026-11-14/R/BEN": 1,
+        "2026-11-14/H/ADD": 1,
+        "2026-11-14/G/WPK": 0,
+    }
