@@ -105,6 +105,14 @@ def _parser() -> argparse.ArgumentParser:
         "serve", help="run every deployment's schedules from this process"
     )
     serve.set_defaults(command=_serve, runs_flows=True)
+
+    metrics = commands.add_parser(
+        "metrics", help="serve Prometheus metrics read from the racing database"
+    )
+    metrics.add_argument("--port", type=_port, default=9108, help="0 picks one")
+    metrics.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    metrics.add_argument("--as-of", help="report as of this ISO instant (default: now)")
+    metrics.set_defaults(command=_metrics)
     return parser
 
 
@@ -186,6 +194,29 @@ def _serve(args: argparse.Namespace) -> int:
 
     check_schema(database_url())
     serve_all(get_settings())
+    return 0
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from flows.database import database_url
+    from racing.clock import make_clock
+    from racing.metrics import start_exporter
+
+    settings = get_settings()
+    as_of = _instant(args.as_of, settings.zone) if args.as_of else None
+    exporter = start_exporter(
+        database_url(),
+        settings=settings,
+        host=args.host,
+        port=args.port,
+        clock=make_clock(as_of),
+    )
+    url = f"http://{args.host}:{exporter.port}/metrics"
+    print(f"racing: metrics on {url} (Ctrl-C stops it)", flush=True)
+    try:
+        exporter.wait()
+    finally:
+        exporter.close()
     return 0
 
 
