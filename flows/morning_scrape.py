@@ -104,10 +104,10 @@ def morning_scrape(
 
     refs, listing = fetch_and_store_meetings(plan.day, instant)
     refs = plan.select(refs)
-    delays = settings.morning_task_retry_delays_seconds
+    policy = settings.morning_retry_policy
     futures = scrape_meeting.with_options(
-        retries=len(delays), retry_delay_seconds=delays
-    ).map(refs, unmapped(job_run_id), unmapped(instant), unmapped(len(delays)))
+        retries=policy.retries, retry_delay_seconds=policy.seconds()
+    ).map(refs, unmapped(job_run_id), unmapped(instant), unmapped(policy.retries))
     outcomes = [
         _outcome(ref, future) for ref, future in zip(refs, futures, strict=True)
     ]

@@ -5,7 +5,7 @@ The database says which races need their first check or a follow-up at `as_of`
 follow-up is already scheduled by the Scrape rows, and the number of checks is bounded.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, task, unmapped
@@ -52,12 +52,14 @@ def post_race(as_of: datetime | None = None) -> dict[str, Any]:
     instant = as_instant(as_of, settings.zone) if as_of else make_clock(None)()
     replay_at = instant if as_of else None
     job_run_id = current_job_run_id(results.JOB_TYPE)
-    delays = [timedelta(seconds=s) for s in settings.post_race_followup_delays_seconds]
+    followups = settings.post_race_followups
 
     with racing_sessions()() as session:
-        due = results.due_checks(instant, session=session, followup_delays=delays)
+        due = results.due_checks(
+            instant, session=session, followup_delays=followups.timedeltas()
+        )
     futures = check_result_task.map(
-        due, unmapped(job_run_id), unmapped(replay_at), unmapped(1 + len(delays))
+        due, unmapped(job_run_id), unmapped(replay_at), unmapped(followups.attempts)
     )
     outcomes = [_outcome(d, f) for d, f in zip(due, futures, strict=True)]
 

@@ -64,20 +64,20 @@ def run_window(window: Window, as_of: datetime | None) -> dict[str, Any]:
     instant = as_instant(as_of, settings.zone) if as_of else make_clock(None)()
     replay_at = instant if as_of else None
     job_run_id = current_job_run_id(window.job_type)
-    delays = settings.pre_race_retry_delays_seconds
+    policy = settings.pre_race_retry_policy
 
     plan = pre_race.plan_window(
-        window, instant, sessions=racing_sessions(), max_attempts=1 + len(delays)
+        window, instant, sessions=racing_sessions(), max_attempts=policy.attempts
     )
     futures = scrape_race_task.with_options(
-        retries=len(delays), retry_delay_seconds=delays
+        retries=policy.retries, retry_delay_seconds=policy.seconds()
     ).map(
         plan.races,
         unmapped(window),
         unmapped(instant),
         unmapped(job_run_id),
         unmapped(replay_at),
-        unmapped(len(delays)),
+        unmapped(policy.retries),
     )
     attempts = [_attempt(r, f) for r, f in zip(plan.races, futures, strict=True)]
 

@@ -23,6 +23,8 @@ from racing.job_runs import JobSummary, finish_job_run, open_job_run, save_summa
 from racing.models import Meeting, Race, Scrape, ScrapeOutcome
 from racing.morning_plan import start_morning
 from racing.race_scrape import RaceAttempt
+from racing.retry_policy import RetryPolicy
+from racing.settings import load_settings
 from racing.store import RaceRef
 from racing.tab_client import TabClient
 from racing.tab_payloads import RaceStatus
@@ -88,11 +90,12 @@ class DirectJobs:
 
     client: TabClient
     sessions: sessionmaker[Session]
-    window_attempts: int = 3
-    followup_delays: tuple[timedelta, ...] = (
-        timedelta(minutes=5),
-        timedelta(minutes=5),
-        timedelta(minutes=10),
+    # The retries' count matters here, not their delays: a replay does not sleep.
+    window_retries: RetryPolicy = field(
+        default_factory=lambda: load_settings().pre_race_retry_policy
+    )
+    followups: RetryPolicy = field(
+        default_factory=lambda: load_settings().post_race_followups
     )
     runs: int = 0
 
@@ -126,7 +129,10 @@ class DirectJobs:
     def window(self, window: Window, as_of: datetime) -> None:
         with self._job_run(window.job_type, as_of) as job_run_id:
             plan = pre_race.plan_window(
-                window, as_of, sessions=self.sessions, max_attempts=self.window_attempts
+                window,
+                as_of,
+                sessions=self.sessions,
+                max_attempts=self.window_retries.attempts,
             )
             attempts = [self._scrape(race, plan, job_run_id) for race in plan.races]
             self._save(job_run_id, pre_race.summarise(plan, attempts))
@@ -135,7 +141,7 @@ class DirectJobs:
         with self._job_run(results.JOB_TYPE, as_of) as job_run_id:
             with self.sessions() as session:
                 due = results.due_checks(
-                    as_of, session=session, followup_delays=self.followup_delays
+                    as_of, session=session, followup_delays=self.followups.timedeltas()
                 )
             outcomes = [
                 results.check_result(
@@ -144,7 +150,7 @@ class DirectJobs:
                     sessions=self.sessions,
                     job_run_id=job_run_id,
                     clock=make_clock(as_of),
-                    max_checks=1 + len(self.followup_delays),
+                    max_checks=self.followups.attempts,
                 )
                 for check in due
             ]
@@ -163,7 +169,7 @@ class DirectJobs:
                 job_run_id=job_run_id,
                 clock=make_clock(plan.instant),
             )
-            if not attempt.retryable or attempt.attempt >= self.window_attempts:
+            if not attempt.retryable or attempt.attempt >= self.window_retries.attempts:
                 return attempt
 
     def _save(self, job_run_id: int, summary: JobSummary) -> None:

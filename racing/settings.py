@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from racing.errors import ConfigError
+from racing.retry_policy import RetryPolicy
 
 ENV_PREFIX = "RACING_"
 DEFAULT_DATA_DIR = Path("data")
@@ -96,6 +97,7 @@ class Settings(BaseSettings):
     @field_validator(
         "morning_task_retry_delays_seconds",
         "pre_race_retry_delays_seconds",
+        "post_race_followup_delays_seconds",
         mode="before",
     )
     @classmethod
@@ -106,6 +108,30 @@ class Settings(BaseSettings):
     @classmethod
     def _split_times(cls, value: object) -> object:
         return _split_csv(value)
+
+    @property
+    def http_retry_policy(self) -> RetryPolicy:
+        """Backoff between tries of one HTTP request (timeouts, 5xx, 429)."""
+        return RetryPolicy.exponential(
+            retries=self.http_attempts - 1,
+            base=self.http_backoff_seconds,
+            cap=self.http_max_retry_after_seconds,
+        )
+
+    @property
+    def morning_retry_policy(self) -> RetryPolicy:
+        """Retries of a morning meeting task that failed with a transient error."""
+        return RetryPolicy.from_delays(self.morning_task_retry_delays_seconds)
+
+    @property
+    def pre_race_retry_policy(self) -> RetryPolicy:
+        """Retries of a window scrape that failed with a transient error."""
+        return RetryPolicy.from_delays(self.pre_race_retry_delays_seconds)
+
+    @property
+    def post_race_followups(self) -> RetryPolicy:
+        """Result follow-ups after the first check, and the wait before each."""
+        return RetryPolicy.from_delays(self.post_race_followup_delays_seconds)
 
     @property
     def zone(self) -> ZoneInfo:

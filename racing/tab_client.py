@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from racing.errors import FetchError, PayloadError
+from racing.retry_policy import RetryPolicy
 from racing.settings import Settings
 from racing.tab_payloads import (
     MeetingList,
@@ -91,8 +92,9 @@ class TabClient:
         self._http = http
         self._jurisdiction = jurisdiction
         self._attempts = attempts
-        self._backoff_seconds = backoff_seconds
-        self._max_wait_seconds = max_retry_after_seconds
+        self._policy = RetryPolicy.exponential(
+            retries=attempts - 1, base=backoff_seconds, cap=max_retry_after_seconds
+        )
         self._sleep = sleep
         self._calls = 0
         # One client may serve several task threads at once; the count must not race.
@@ -218,12 +220,10 @@ class TabClient:
 
     def _delay(self, failure: _Retryable, attempt: int) -> float:
         """The server's Retry-After if given, else exponential backoff; both capped."""
-        if failure.retry_after is not None:
-            wait = failure.retry_after
-        else:
-            wait = self._backoff_seconds * 2 ** (attempt - 1)
+        if failure.retry_after is None:
+            return self._policy.delay(attempt)
         # A run has windows to keep; no single wait may outlast the cap.
-        return min(wait, self._max_wait_seconds)
+        return min(failure.retry_after, self._policy.backoff_cap)
 
 
 def _meeting_path(day: date, race_type: str, venue_mnemonic: str) -> str:
