@@ -32,7 +32,7 @@ def check_result_task(
     job_run_id: int,
     as_of: datetime | None,
     max_checks: int,
-) -> results.CheckOutcome:
+) -> results.CheckOutcome | None:
     """Check one race's result once."""
     with TabClient.from_settings(get_settings()) as client:
         return results.check_result(
@@ -68,8 +68,8 @@ def post_race(as_of: datetime | None = None) -> dict[str, Any]:
 
 
 def _outcome(
-    due: results.DueCheck, future: PrefectFuture[results.CheckOutcome]
-) -> results.CheckOutcome:
+    due: results.DueCheck, future: PrefectFuture[results.CheckOutcome | None]
+) -> results.CheckOutcome | None:
     try:
         return future.result()
     except Exception as exc:

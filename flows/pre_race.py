@@ -41,8 +41,11 @@ def scrape_race_task(
     job_run_id: int,
     as_of: datetime | None,
     retries: int,
-) -> RaceAttempt:
-    """Scrape one race for a window; a retryable failure raises while retries remain."""
+) -> RaceAttempt | None:
+    """Scrape one race for a window; a retryable failure raises while retries remain.
+
+    None when an overlapping run holds the race.
+    """
     with TabClient.from_settings(get_settings()) as client:
         attempt = pre_race.scrape_in_window(
             race,
@@ -53,7 +56,7 @@ def scrape_race_task(
             job_run_id=job_run_id,
             clock=make_clock(as_of),
         )
-    if attempt.retryable and task_run.run_count <= retries:
+    if attempt is not None and attempt.retryable and task_run.run_count <= retries:
         raise RaceIncomplete(f"{window.kind} {race.code}: {attempt.error}")
     return attempt
 
@@ -85,7 +88,9 @@ def run_window(window: Window, as_of: datetime | None) -> dict[str, Any]:
     return record_summary(job_run_id, summary)
 
 
-def _attempt(race: RaceRef, future: PrefectFuture[RaceAttempt]) -> RaceAttempt:
+def _attempt(
+    race: RaceRef, future: PrefectFuture[RaceAttempt | None]
+) -> RaceAttempt | None:
     try:
         return future.result()
     except Exception as exc:

@@ -16,11 +16,13 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -98,6 +100,8 @@ class ResultState(StrEnum):
 
 
 class ScrapeOutcome(StrEnum):
+    # Claimed by a run that is fetching it now; no other run may take the race.
+    RUNNING = "running"
     OK = "ok"
     FAILED = "failed"
     # Fetched and stored, but the race turned out to start at another time, outside
@@ -206,6 +210,19 @@ class Scrape(Base):
     """One attempt to scrape one meeting or race, by one job run."""
 
     __tablename__ = "scrapes"
+    # Two overlapping runs cannot take the same attempt at a race's window or result
+    # check. Morning attempts are numbered per run, so they are left out.
+    __table_args__ = (
+        Index(
+            "uq_scrapes_race_id_kind_attempt",
+            "race_id",
+            "kind",
+            "attempt",
+            unique=True,
+            sqlite_where=text("kind != 'morning'"),
+            postgresql_where=text("kind != 'morning'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_run_id: Mapped[int | None] = mapped_column(

@@ -118,6 +118,7 @@ def _scrape_race(
     job_run_id: int,
     clock: Callable[[], datetime],
 ) -> RaceAttempt | None:
+    # No claim guard here: the morning scrape of a race may be repeated by design.
     """Scrape a race unless this job run already did (a task retry skips it)."""
     with transaction(sessions) as session:
         if race_done_in_run(
@@ -131,6 +132,7 @@ def _scrape_race(
         race,
         kind=KIND,
         attempt=attempt,
+        busy=(),
         client=client,
         sessions=sessions,
         job_run_id=job_run_id,

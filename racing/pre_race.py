@@ -14,11 +14,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from racing.clock import Clock
-from racing.database import transaction
 from racing.job_runs import JobSummary, describe_failures
 from racing.models import ScrapeOutcome
 from racing.race_scrape import RaceAttempt, scrape_race
-from racing.scrapes import next_attempt
 from racing.store import RaceRef
 from racing.tab_client import TabClient
 from racing.tab_payloads import RaceRecord
@@ -66,14 +64,13 @@ def scrape_in_window(
     sessions: sessionmaker[Session],
     job_run_id: int,
     clock: Clock,
-) -> RaceAttempt:
+) -> RaceAttempt | None:
     """One attempt at a race for a window; MOVED if it was re-timed out of it.
 
+    None when another run is scraping the race for this window or already did.
     `instant` is the run's "now" that chose the race; `clock` stamps the data (the
     wall clock in production, the same fixed instant in a replay).
     """
-    with transaction(sessions) as session:
-        attempt = next_attempt(session=session, race_id=race.race_id, kind=window.kind)
 
     def judge(record: RaceRecord) -> ScrapeOutcome:
         # A re-timed race is scraped again when its new time brings it into the window.
@@ -91,7 +88,7 @@ def scrape_in_window(
     return scrape_race(
         race,
         kind=window.kind,
-        attempt=attempt,
+        busy=(ScrapeOutcome.RUNNING, ScrapeOutcome.OK),
         client=client,
         sessions=sessions,
         job_run_id=job_run_id,
@@ -100,10 +97,13 @@ def scrape_in_window(
     )
 
 
-def summarise(plan: WindowPlan, attempts: Iterable[RaceAttempt]) -> JobSummary:
-    """One item per race: ok or moved counts as processed, failed as failed."""
+def summarise(plan: WindowPlan, attempts: Iterable[RaceAttempt | None]) -> JobSummary:
+    """One item per race: ok or moved counts as processed, failed as failed.
+
+    A race another run took (None) is not this run's item.
+    """
     races: dict[str, Any] = {}
-    for attempt in attempts:
+    for attempt in filter(None, attempts):
         entry: dict[str, Any] = {
             "outcome": attempt.outcome.value,
             "attempt": attempt.attempt,

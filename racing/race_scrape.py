@@ -6,7 +6,7 @@ Scrape row, and a fetched payload is stored in the same transaction as that row.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from racing.database import transaction
 from racing.errors import FetchError, TabError
 from racing.models import ScrapeOutcome
-from racing.scrapes import record_scrape
+from racing.scrapes import claim_scrape, finish_scrape
 from racing.store import RaceRef, store_race
 from racing.tab_client import TabClient
 from racing.tab_payloads import RaceRecord
@@ -43,31 +43,44 @@ def scrape_race(
     race: RaceRef,
     *,
     kind: str,
-    attempt: int,
     client: TabClient,
     sessions: sessionmaker[Session],
     job_run_id: int,
     clock: Callable[[], datetime],
+    attempt: int | None = None,
+    busy: Collection[ScrapeOutcome] = (ScrapeOutcome.RUNNING,),
     judge: Judge | None = None,
-) -> RaceAttempt:
-    """Fetch a race and record the attempt; the payload is stored when it parsed."""
-    started = clock()
-    result = _fetch(race, kind, attempt, client)
-    if result.record is not None and judge is not None:
-        result = RaceAttempt(race, attempt, judge(result.record), record=result.record)
+) -> RaceAttempt | None:
+    """Claim, fetch and record one attempt; None if another run holds the race.
 
+    `attempt` None numbers it across runs; `busy` are the outcomes of an earlier
+    attempt that keep this one from starting (see `claim_scrape`).
+    """
+    started = clock()
     with transaction(sessions) as session:
-        scrape = record_scrape(
+        claim = claim_scrape(
             session=session,
             job_run_id=job_run_id,
             kind=kind,
-            meeting_id=race.meeting_id,
             race_id=race.race_id,
-            attempt=attempt,
+            meeting_id=race.meeting_id,
             started_at=started,
-            finished_at=clock(),
-            outcome=result.outcome,
-            error=result.error,
+            attempt=attempt,
+            busy=busy,
+        )
+        if claim is None:
+            log.info("%s scrape of %s: another run holds it", kind, race.code)
+            return None
+        claimed = claim.attempt
+
+    result = _fetch(race, kind, claimed, client)
+    if result.record is not None and judge is not None:
+        result = RaceAttempt(race, claimed, judge(result.record), record=result.record)
+
+    with transaction(sessions) as session:
+        scrape = session.merge(claim)
+        finish_scrape(
+            scrape, outcome=result.outcome, finished_at=clock(), error=result.error
         )
         if result.record is not None:
             store_race(

@@ -158,7 +158,7 @@ class DirectJobs:
 
     def _scrape(
         self, race: RaceRef, plan: pre_race.WindowPlan, job_run_id: int
-    ) -> RaceAttempt:
+    ) -> RaceAttempt | None:
         while True:
             attempt = pre_race.scrape_in_window(
                 race,
@@ -169,7 +169,9 @@ class DirectJobs:
                 job_run_id=job_run_id,
                 clock=make_clock(plan.instant),
             )
-            if not attempt.retryable or attempt.attempt >= self.window_retries.attempts:
+            if attempt is None or not attempt.retryable:
+                return attempt
+            if attempt.attempt >= self.window_retries.attempts:
                 return attempt
 
     def _save(self, job_run_id: int, summary: JobSummary) -> None:

@@ -128,8 +128,11 @@ def check_result(
     job_run_id: int,
     clock: Clock,
     max_checks: int,
-) -> CheckOutcome:
-    """Fetch the race once, store what it shows, and settle its result if it can."""
+) -> CheckOutcome | None:
+    """Fetch the race once, store what it shows, and settle its result if it can.
+
+    None when an overlapping run took this check of the race.
+    """
     with sessions() as session:
         before = _current_result(session, due.race.race_id)
     attempt = scrape_race(
@@ -141,6 +144,8 @@ def check_result(
         job_run_id=job_run_id,
         clock=clock,
     )
+    if attempt is None:
+        return None
     last_check = due.check >= max_checks
     state: ResultState | None
     if attempt.record is None:
@@ -218,10 +223,10 @@ def _log(outcome: CheckOutcome) -> None:
     )
 
 
-def summarise(instant: datetime, outcomes: Iterable[CheckOutcome]) -> JobSummary:
+def summarise(instant: datetime, outcomes: Iterable[CheckOutcome | None]) -> JobSummary:
     """One item per race checked; fetch failures and give-ups are failed items."""
     races: dict[str, Any] = {}
-    for outcome in outcomes:
+    for outcome in filter(None, outcomes):
         entry: dict[str, Any] = {
             "check": outcome.check,
             "followUp": outcome.check - 1,

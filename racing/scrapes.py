@@ -1,8 +1,10 @@
 """Scrape rows: one per attempt to scrape a meeting or a race, linked to its JobRun."""
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from racing.models import Scrape, ScrapeOutcome
@@ -69,3 +71,61 @@ def record_scrape(
     session.add(scrape)
     session.flush()
     return scrape
+
+
+def claim_scrape(
+    *,
+    session: Session,
+    job_run_id: int,
+    kind: str,
+    race_id: int,
+    meeting_id: int,
+    started_at: datetime,
+    attempt: int | None = None,
+    busy: Collection[ScrapeOutcome] = (ScrapeOutcome.RUNNING,),
+) -> Scrape | None:
+    """Claim the next attempt at a race with a `running` row, or None if taken.
+
+    None when another run holds a row of this race and kind with a `busy` outcome, or
+    won the race to insert the same attempt number: the unique index on (race, kind,
+    attempt) makes two overlapping runs unable to scrape a race twice. `attempt` None
+    numbers the attempt across runs.
+    """
+    taken = session.scalar(
+        select(Scrape.id).where(
+            Scrape.race_id == race_id,
+            Scrape.kind == kind,
+            Scrape.outcome.in_([outcome.value for outcome in busy]),
+        )
+    )
+    if busy and taken is not None:
+        return None
+
+    scrape = Scrape(
+        job_run_id=job_run_id,
+        kind=kind,
+        meeting_id=meeting_id,
+        race_id=race_id,
+        attempt=attempt or next_attempt(session=session, race_id=race_id, kind=kind),
+        started_at=started_at,
+        outcome=ScrapeOutcome.RUNNING.value,
+    )
+    try:
+        with session.begin_nested():
+            session.add(scrape)
+    except IntegrityError:
+        return None
+    return scrape
+
+
+def finish_scrape(
+    scrape: Scrape,
+    *,
+    outcome: ScrapeOutcome,
+    finished_at: datetime,
+    error: str | None = None,
+) -> None:
+    """Record how a claimed attempt ended."""
+    scrape.outcome = outcome.value
+    scrape.finished_at = finished_at
+    scrape.error = error

@@ -50,7 +50,8 @@ def races_in_window(
     done = exists().where(
         Scrape.race_id == Race.id,
         Scrape.kind == window.kind,
-        Scrape.outcome == ScrapeOutcome.OK.value,
+        # Done, or being scraped by a run that is still going.
+        Scrape.outcome.in_([ScrapeOutcome.OK.value, ScrapeOutcome.RUNNING.value]),
     )
     failed_attempts = (
         select(func.count(Scrape.id))

@@ -94,12 +94,14 @@ def _race(
     return race.id
 
 
-def _scrape(session: Session, race_id: int, kind: str, outcome: str) -> None:
+def _scrape(
+    session: Session, race_id: int, kind: str, outcome: str, attempt: int = 1
+) -> None:
     session.add(
         Scrape(
             race_id=race_id,
             kind=kind,
-            attempt=1,
+            attempt=attempt,
             started_at=NOON,
             finished_at=NOON,
             outcome=outcome,
@@ -126,6 +128,8 @@ def test_only_open_races_in_the_window_and_not_yet_done_are_chosen(
         _race(session, NOON + timedelta(minutes=62), number=6, status="closed")
         moved = _race(session, NOON + timedelta(minutes=61), number=7)
         _scrape(session, moved, "t60", "moved")
+        taken = _race(session, NOON + timedelta(minutes=64), number=9)
+        _scrape(session, taken, "t60", "running")
         other_window = _race(session, NOON + timedelta(minutes=63), number=8)
         _scrape(session, other_window, "t15", "ok")
 
@@ -138,10 +142,10 @@ def test_a_race_that_failed_three_times_is_given_up(
     with transaction(sessions) as session:
         tried_twice = _race(session, NOON + timedelta(minutes=20), number=1)
         tried_thrice = _race(session, NOON + timedelta(minutes=21), number=2)
-        for _ in range(2):
-            _scrape(session, tried_twice, "t15", "failed")
-        for _ in range(3):
-            _scrape(session, tried_thrice, "t15", "failed")
+        for attempt in (1, 2):
+            _scrape(session, tried_twice, "t15", "failed", attempt)
+        for attempt in (1, 2, 3):
+            _scrape(session, tried_thrice, "t15", "failed", attempt)
 
     assert _chosen(sessions, T15) == [1]
 
