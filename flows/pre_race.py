@@ -11,10 +11,10 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.logging import get_run_logger
-from prefect.runtime import task_run
+from prefect.runtime import flow_run, task_run
 
 from flows.database import racing_sessions
-from flows.hooks import JobRunHooks, current_job_run_id, record_summary
+from flows.hooks import JobRunHooks, current_job_run_id, plain_utc, record_summary
 from flows.pools import bounded_pool
 from racing import pre_race
 from racing.clock import as_instant, make_clock
@@ -24,7 +24,7 @@ from racing.race_scrape import RaceAttempt
 from racing.settings import get_settings
 from racing.store import RaceRef
 from racing.tab_client import TabClient
-from racing.windows import T15, T60, Window
+from racing.windows import T15, T60, Chosen, Window, superseded
 
 
 class RaceIncomplete(FetchError):
@@ -32,10 +32,12 @@ class RaceIncomplete(FetchError):
 
 
 @task(
-    name="scrape-race", task_run_name="{window.kind}-{race.code}", cache_policy=NO_CACHE
+    name="scrape-race",
+    task_run_name="{window.kind}-{chosen.race.code}",
+    cache_policy=NO_CACHE,
 )
 def scrape_race_task(
-    race: RaceRef,
+    chosen: Chosen,
     window: Window,
     instant: datetime,
     job_run_id: int,
@@ -48,7 +50,7 @@ def scrape_race_task(
     """
     with TabClient.from_settings(get_settings()) as client:
         attempt = pre_race.scrape_in_window(
-            race,
+            chosen,
             window,
             instant,
             client=client,
@@ -57,7 +59,7 @@ def scrape_race_task(
             clock=make_clock(as_of),
         )
     if attempt is not None and attempt.retryable and task_run.run_count <= retries:
-        raise RaceIncomplete(f"{window.kind} {race.code}: {attempt.error}")
+        raise RaceIncomplete(f"{window.kind} {chosen.race.code}: {attempt.error}")
     return attempt
 
 
@@ -67,6 +69,11 @@ def run_window(window: Window, as_of: datetime | None) -> dict[str, Any]:
     instant = as_instant(as_of, settings.zone) if as_of else make_clock(None)()
     replay_at = instant if as_of else None
     job_run_id = current_job_run_id(window.job_type)
+    scheduled = flow_run.scheduled_start_time
+    if as_of is None and scheduled and superseded(plain_utc(scheduled), instant):
+        return record_summary(
+            job_run_id, pre_race.skipped(window, instant, plain_utc(scheduled))
+        )
     policy = settings.pre_race_retry_policy
 
     plan = pre_race.plan_window(
@@ -82,7 +89,7 @@ def run_window(window: Window, as_of: datetime | None) -> dict[str, Any]:
         unmapped(replay_at),
         unmapped(policy.retries),
     )
-    attempts = [_attempt(r, f) for r, f in zip(plan.races, futures, strict=True)]
+    attempts = [_attempt(c.race, f) for c, f in zip(plan.races, futures, strict=True)]
 
     summary = pre_race.summarise(plan, attempts)
     return record_summary(job_run_id, summary)

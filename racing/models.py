@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -239,6 +240,8 @@ class Scrape(Base):
     finished_at: Mapped[datetime | None]
     outcome: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    # A catch-up scrape of a window the scheduler missed (it was down).
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class JobRun(Base):

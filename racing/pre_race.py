@@ -17,10 +17,9 @@ from racing.clock import Clock
 from racing.job_runs import JobSummary, describe_failures
 from racing.models import ScrapeOutcome
 from racing.race_scrape import RaceAttempt, scrape_race
-from racing.store import RaceRef
 from racing.tab_client import TabClient
 from racing.tab_payloads import RaceRecord
-from racing.windows import Window, races_in_window
+from racing.windows import Chosen, Window, races_in_window
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,12 @@ class WindowPlan:
 
     window: Window
     instant: datetime
-    races: list[RaceRef]
+    races: list[Chosen]
+
+    @property
+    def late(self) -> frozenset[int]:
+        """Ids of the races caught up after their window was missed."""
+        return frozenset(chosen.race.race_id for chosen in self.races if chosen.late)
 
 
 def plan_window(
@@ -46,17 +50,19 @@ def plan_window(
         races = races_in_window(
             window, instant, session=session, max_attempts=max_attempts
         )
+    late = sum(chosen.late for chosen in races)
     log.info(
-        "%s at %s: %d races in the window",
+        "%s at %s: %d races in the window, %d of them caught up late",
         window.job_type,
         instant.isoformat(),
         len(races),
+        late,
     )
     return WindowPlan(window, instant, races)
 
 
 def scrape_in_window(
-    race: RaceRef,
+    chosen: Chosen,
     window: Window,
     instant: datetime,
     *,
@@ -72,9 +78,11 @@ def scrape_in_window(
     wall clock in production, the same fixed instant in a replay).
     """
 
+    race = chosen.race
+
     def judge(record: RaceRecord) -> ScrapeOutcome:
         # A re-timed race is scraped again when its new time brings it into the window.
-        if window.contains(record.start_time, instant):
+        if window.accepts(record.start_time, instant, late=chosen.late):
             return ScrapeOutcome.OK
         log.info(
             "%s: %s now starts at %s, outside the window at %s",
@@ -94,6 +102,7 @@ def scrape_in_window(
         job_run_id=job_run_id,
         clock=clock,
         judge=judge,
+        late=chosen.late,
     )
 
 
@@ -110,6 +119,8 @@ def summarise(plan: WindowPlan, attempts: Iterable[RaceAttempt | None]) -> JobSu
         }
         if attempt.error is not None:
             entry["error"] = attempt.error
+        if attempt.race.race_id in plan.late:
+            entry["late"] = True
         races[attempt.race.code] = entry
     failed = [code for code, entry in races.items() if entry["outcome"] == "failed"]
     return JobSummary(
@@ -122,4 +133,16 @@ def summarise(plan: WindowPlan, attempts: Iterable[RaceAttempt | None]) -> JobSu
             "failedRaces": failed,
         },
         error=describe_failures("races", failed, len(races)),
+    )
+
+
+def skipped(window: Window, instant: datetime, scheduled: datetime) -> JobSummary:
+    """The summary of a run that started too late to be worth running."""
+    reason = (
+        f"scheduled for {scheduled.isoformat()} but started {instant.isoformat()}: "
+        "a later run covers this window and catches up what it missed"
+    )
+    log.warning("%s skipped: %s", window.job_type, reason)
+    return JobSummary(
+        meta={"window": window.kind, "asOf": instant.isoformat(), "skipped": reason}
     )

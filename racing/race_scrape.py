@@ -50,6 +50,7 @@ def scrape_race(
     attempt: int | None = None,
     busy: Collection[ScrapeOutcome] = (ScrapeOutcome.RUNNING,),
     judge: Judge | None = None,
+    late: bool = False,
 ) -> RaceAttempt | None:
     """Claim, fetch and record one attempt; None if another run holds the race.
 
@@ -67,6 +68,7 @@ def scrape_race(
             started_at=started,
             attempt=attempt,
             busy=busy,
+            late=late,
         )
         if claim is None:
             log.info("%s scrape of %s: another run holds it", kind, race.code)

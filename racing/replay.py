@@ -25,10 +25,9 @@ from racing.morning_plan import start_morning
 from racing.race_scrape import RaceAttempt
 from racing.retry_policy import RetryPolicy
 from racing.settings import load_settings
-from racing.store import RaceRef
 from racing.tab_client import TabClient
 from racing.tab_payloads import RaceStatus
-from racing.windows import WINDOWS, Window
+from racing.windows import WINDOWS, Chosen, Window
 
 TICK = timedelta(minutes=5)
 MORNING_AT = time(6, 0)
@@ -134,7 +133,7 @@ class DirectJobs:
                 sessions=self.sessions,
                 max_attempts=self.window_retries.attempts,
             )
-            attempts = [self._scrape(race, plan, job_run_id) for race in plan.races]
+            attempts = [self._scrape(chosen, plan, job_run_id) for chosen in plan.races]
             self._save(job_run_id, pre_race.summarise(plan, attempts))
 
     def post_race(self, as_of: datetime) -> None:
@@ -157,11 +156,11 @@ class DirectJobs:
             self._save(job_run_id, results.summarise(as_of, outcomes))
 
     def _scrape(
-        self, race: RaceRef, plan: pre_race.WindowPlan, job_run_id: int
+        self, chosen: Chosen, plan: pre_race.WindowPlan, job_run_id: int
     ) -> RaceAttempt | None:
         while True:
             attempt = pre_race.scrape_in_window(
-                race,
+                chosen,
                 plan.window,
                 plan.instant,
                 client=self.client,

@@ -83,6 +83,7 @@ def claim_scrape(
     started_at: datetime,
     attempt: int | None = None,
     busy: Collection[ScrapeOutcome] = (ScrapeOutcome.RUNNING,),
+    late: bool = False,
 ) -> Scrape | None:
     """Claim the next attempt at a race with a `running` row, or None if taken.
 
@@ -109,6 +110,7 @@ def claim_scrape(
         attempt=attempt or next_attempt(session=session, race_id=race_id, kind=kind),
         started_at=started_at,
         outcome=ScrapeOutcome.RUNNING.value,
+        late=late,
     )
     try:
         with session.begin_nested():

@@ -1,8 +1,9 @@
 """The window flows as deployments run them: Prefect flow runs, hooks, task retries."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from pytest_httpx import HTTPXMock
@@ -121,3 +122,35 @@ def test_task_retries_recover_a_race_that_failed_twice(
         "success",
         3,
     )
+
+
+@ONLY_TAB
+@pytest.mark.usefixtures("stored_card")
+def test_a_run_started_long_after_its_schedule_exits_early_and_says_so(
+    httpx_mock: HTTPXMock,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flows.pre_race import pre_race_t15
+
+    # What Prefect reports for a run it starts late after downtime.
+    long_ago = datetime(2026, 1, 1, tzinfo=UTC)
+    monkeypatch.setattr(
+        "flows.pre_race.flow_run", SimpleNamespace(scheduled_start_time=long_ago)
+    )
+
+    result = pre_race_t15()
+
+    assert httpx_mock.get_requests() == []
+    assert "a later run covers this window" in result["skipped"]
+    with sessions() as session:
+        job = session.get_one(JobRun, result["jobRunId"])
+        assert (job.status, job.items_processed) == ("success", 0)
+
+
+def test_only_a_run_a_whole_tick_late_is_superseded() -> None:
+    from racing.windows import superseded
+
+    scheduled = datetime(2026, 11, 14, 1, 0, tzinfo=UTC)
+    assert not superseded(scheduled, scheduled + timedelta(minutes=4, seconds=59))
+    assert superseded(scheduled, scheduled + timedelta(minutes=5))

@@ -111,8 +111,8 @@ def _scrape(
 
 def _chosen(sessions: sessionmaker[Session], window: Window) -> list[int]:
     with sessions() as session:
-        refs = races_in_window(window, NOON, session=session, max_attempts=3)
-        return [ref.race_number for ref in refs]
+        chosen = races_in_window(window, NOON, session=session, max_attempts=3)
+        return [c.race.race_number for c in chosen if not c.late]
 
 
 def test_only_open_races_in_the_window_and_not_yet_done_are_chosen(
@@ -120,7 +120,8 @@ def test_only_open_races_in_the_window_and_not_yet_done_are_chosen(
 ) -> None:
     with transaction(sessions) as session:
         _race(session, NOON + timedelta(minutes=60), number=1)
-        _race(session, NOON + timedelta(minutes=55), number=2)  # edge: not in T-60
+        # Edge: not in T-60 (a run 5 minutes ago had it; here only as a late one).
+        _race(session, NOON + timedelta(minutes=55), number=2)
         _race(session, NOON + timedelta(minutes=70), number=3)  # edge: in T-60
         done = _race(session, NOON + timedelta(minutes=65), number=4)
         _scrape(session, done, "t60", "ok")
@@ -166,5 +167,33 @@ def test_races_across_midnight_utc_are_found(sessions: sessionmaker[Session]) ->
         _race(session, late + timedelta(minutes=20), number=9)  # 00:10 next UTC day
 
     with sessions() as session:
-        refs = races_in_window(T15, late, session=session, max_attempts=3)
-    assert [ref.race_number for ref in refs] == [9]
+        chosen = races_in_window(T15, late, session=session, max_attempts=3)
+    assert [c.race.race_number for c in chosen] == [9]
+
+
+def test_after_downtime_missed_windows_are_caught_up_only_while_meaningful(
+    sessions: sessionmaker[Session],
+) -> None:
+    with transaction(sessions) as session:
+        # T-60 missed, 50 minutes to go: still worth a late T-60 snapshot.
+        _race(session, NOON + timedelta(minutes=50), number=1)
+        # T-60 missed, 20 minutes to go: the T-15 window has it now.
+        _race(session, NOON + timedelta(minutes=20), number=2)
+        # T-15 missed, 5 minutes to go: a late T-15 still beats none.
+        _race(session, NOON + timedelta(minutes=5), number=3)
+        # Jumped already: a snapshot now would mean nothing.
+        _race(session, NOON - timedelta(minutes=2), number=4)
+
+    with sessions() as session:
+        t60 = races_in_window(T60, NOON, session=session, max_attempts=3)
+        t15 = races_in_window(T15, NOON, session=session, max_attempts=3)
+
+    assert [(c.race.race_number, c.late) for c in t60] == [(1, True)]
+    assert [(c.race.race_number, c.late) for c in t15] == [(3, True), (2, False)]
+
+
+def test_a_late_scrape_counts_for_its_window_only_while_meaningful() -> None:
+    start = NOON + timedelta(minutes=40)
+    assert T60.accepts(start, NOON, late=True)
+    assert not T60.accepts(start, NOON, late=False)
+    assert not T60.accepts(NOON + timedelta(minutes=20), NOON, late=True)
