@@ -13,6 +13,7 @@ from prefect import Flow
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.logging.loggers import flow_run_logger
 from prefect.runtime import flow_run as current_flow_run
+from sqlalchemy.orm import Session
 
 from flows.database import racing_sessions
 from racing.database import transaction
@@ -73,16 +74,9 @@ class JobRunHooks:
 
     def on_running(self, flow: Flow[..., Any], flow_run: FlowRun, state: State) -> None:
         """Open the JobRun (status running) as the flow run starts."""
-        # A stale flow_run may not have its start time yet.
-        started_at = plain_utc(flow_run.start_time or state.timestamp)
         try:
             with transaction(racing_sessions()) as session:
-                open_job_run(
-                    session=session,
-                    flow_run_id=str(flow_run.id),
-                    job_type=self.job_type,
-                    started_at=started_at,
-                )
+                self._open(session, flow_run, state)
         except Exception:
             self._log_failure(flow, flow_run, "open")
 
@@ -130,12 +124,7 @@ class JobRunHooks:
         try:
             with transaction(racing_sessions()) as session:
                 # A run that crashed before on_running fired still gets its record.
-                open_job_run(
-                    session=session,
-                    flow_run_id=str(flow_run.id),
-                    job_type=self.job_type,
-                    started_at=plain_utc(flow_run.start_time or finished_at),
-                )
+                self._open(session, flow_run, state)
                 finish_job_run(
                     session=session,
                     flow_run_id=str(flow_run.id),
@@ -144,6 +133,15 @@ class JobRunHooks:
                 )
         except Exception:
             self._log_failure(flow, flow_run, "finalise")
+
+    def _open(self, session: Session, flow_run: FlowRun, state: State) -> None:
+        # A stale flow_run may not have its start time yet.
+        open_job_run(
+            session=session,
+            flow_run_id=str(flow_run.id),
+            job_type=self.job_type,
+            started_at=plain_utc(flow_run.start_time or state.timestamp),
+        )
 
     def _log_failure(self, flow: Flow[..., Any], flow_run: FlowRun, step: str) -> None:
         logger = flow_run_logger(flow_run=flow_run, flow=flow)

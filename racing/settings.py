@@ -88,11 +88,7 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{value!r} is not a known timezone") from exc
-        return value
+        return check_timezone(value)
 
     @field_validator(
         "morning_task_retry_delays_seconds",
@@ -137,6 +133,15 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         """The racing timezone, which decides the racing day and cron times."""
         return ZoneInfo(self.timezone)
+
+
+def check_timezone(value: str) -> str:
+    """The name of a known IANA timezone, or a ValueError saying it is not one."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a known timezone") from exc
+    return value
 
 
 def _split_csv(value: object) -> object:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AwareDatetime,
@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from racing.errors import ConfigError
+from racing.settings import check_timezone
 
 EndpointKind = Literal["meetings", "meeting_races", "race"]
 RaceType = Literal["R", "H", "G"]
@@ -199,11 +200,7 @@ class Meeting(_Model):
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{value!r} is not a known IANA timezone") from exc
-        return value
+        return check_timezone(value)
 
     @model_validator(mode="after")
     def _check_races(self) -> "Meeting":
