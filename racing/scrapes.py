@@ -92,14 +92,18 @@ def claim_scrape(
     attempt) makes two overlapping runs unable to scrape a race twice. `attempt` None
     numbers the attempt across runs.
     """
-    taken = session.scalar(
-        select(Scrape.id).where(
-            Scrape.race_id == race_id,
-            Scrape.kind == kind,
-            Scrape.outcome.in_([outcome.value for outcome in busy]),
-        )
-    )
-    if busy and taken is not None:
+    # One statement, so one snapshot: the attempt number and the busy check agree.
+    # A run that commits its claim after this read makes our insert of the same
+    # attempt number fail on the unique index; one that committed before is seen.
+    earlier, taken = session.execute(
+        select(
+            func.count(Scrape.id),
+            func.count(Scrape.id).filter(
+                Scrape.outcome.in_([outcome.value for outcome in busy])
+            ),
+        ).where(Scrape.race_id == race_id, Scrape.kind == kind)
+    ).one()
+    if busy and taken:
         return None
 
     scrape = Scrape(
@@ -107,7 +111,7 @@ def claim_scrape(
         kind=kind,
         meeting_id=meeting_id,
         race_id=race_id,
-        attempt=attempt or next_attempt(session=session, race_id=race_id, kind=kind),
+        attempt=attempt or earlier + 1,
         started_at=started_at,
         outcome=ScrapeOutcome.RUNNING.value,
         late=late,

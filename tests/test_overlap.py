@@ -104,7 +104,12 @@ def test_two_overlapping_runs_of_a_window_scrape_each_race_once(
             .group_by(Scrape.race_id)
         ).all()
         outcomes = set(session.scalars(select(Scrape.outcome).filter_by(kind="t15")))
+        rows = session.execute(
+            select(Scrape.race_id, Scrape.attempt, Scrape.outcome, Scrape.error).where(
+                Scrape.kind == "t15"
+            )
+        ).all()
     assert len(per_race) == 6
-    assert all(count == 1 for _, count in per_race)
+    assert all(count == 1 for _, count in per_race), rows
     assert outcomes == {"ok"}
     assert race_calls(server) - before == 6
