@@ -66,7 +66,6 @@ def run_replay(
     ticks = day_ticks(scenario.date, settings.zone, min(starts), max(starts))
     jobs = FlowJobs()
     with SimulatorServer(scenario) as server:
-        server.start()
         os.environ["RACING_TAB_BASE_URL"] = server.base_url
         _reload()
         replay_day(

@@ -28,7 +28,6 @@ def test_the_default_day_has_one_t60_and_one_t15_per_race_that_ran(
     starts = [race.start_time for m in scenario.meetings for race in m.races]
 
     with SimulatorServer(scenario) as server:
-        server.start()
         settings = load_settings(
             tab_base_url=server.base_url, http_attempts=1, http_backoff_seconds=0
         )
@@ -72,7 +71,6 @@ def test_a_replayed_faulty_morning_shows_the_retry_chain(
     starts = [race.start_time for m in scenario.meetings for race in m.races]
 
     with SimulatorServer(scenario) as server:
-        server.start()
         settings = load_settings(
             tab_base_url=server.base_url, http_attempts=1, http_backoff_seconds=0
         )

@@ -95,7 +95,9 @@ class SimulatorServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> Self:
-        """Serve in a daemon thread and return at once."""
+        """Serve in a daemon thread and return at once; a second call does nothing."""
+        if self._thread is not None:
+            return self
         self._serving = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
