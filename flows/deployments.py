@@ -21,8 +21,10 @@ from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL
 from prefect.types.entrypoint import EntrypointType
 
+from racing import morning, reaper, results, retention
 from racing.errors import ConfigError
 from racing.settings import Settings
+from racing.windows import T15, T60
 
 WORK_POOL = "racing-pool"
 # The default of RACING_TIMEZONE; prefect.yaml states it on every schedule.
@@ -53,6 +55,8 @@ class DeploymentSpec:
     name: str
     # A path relative to the repository, as `prefect deploy` wants it.
     entrypoint: str
+    # The jobType of the JobRuns its flow runs record (and of its skipped runs).
+    job_type: str
     description: str
     tags: tuple[str, ...]
     schedules: tuple[ScheduleSpec, ...]
@@ -87,6 +91,7 @@ def deployment_specs(retry_times: Sequence[time] = RETRY_TIMES) -> list[Deployme
         DeploymentSpec(
             name="morning-scrape",
             entrypoint="flows/morning_scrape.py:morning_scrape",
+            job_type=morning.JOB_TYPE,
             description="Every meeting, race and runner of the racing day, at 06:00.",
             tags=("racing", "morning"),
             schedules=(daily(MORNING),),
@@ -94,6 +99,7 @@ def deployment_specs(retry_times: Sequence[time] = RETRY_TIMES) -> list[Deployme
         DeploymentSpec(
             name="morning-retries",
             entrypoint="flows/morning_scrape.py:morning_scrape",
+            job_type=morning.JOB_TYPE,
             description="Scrape again the day's meetings that are still failed, "
             "linked to the morning's JobRun.",
             tags=("racing", "morning", "retry"),
@@ -102,6 +108,7 @@ def deployment_specs(retry_times: Sequence[time] = RETRY_TIMES) -> list[Deployme
         DeploymentSpec(
             name="pre-race-t60",
             entrypoint="flows/pre_race.py:pre_race_t60",
+            job_type=T60.job_type,
             description="Odds and scratchings of races 55-70 minutes from the start.",
             tags=("racing", "pre-race"),
             schedules=window,
@@ -110,6 +117,7 @@ def deployment_specs(retry_times: Sequence[time] = RETRY_TIMES) -> list[Deployme
         DeploymentSpec(
             name="pre-race-t15",
             entrypoint="flows/pre_race.py:pre_race_t15",
+            job_type=T15.job_type,
             description="Odds and scratchings of races 10-25 minutes from the start.",
             tags=("racing", "pre-race"),
             schedules=window,
@@ -118,6 +126,7 @@ def deployment_specs(retry_times: Sequence[time] = RETRY_TIMES) -> list[Deployme
         DeploymentSpec(
             name="post-race",
             entrypoint="flows/post_race.py:post_race",
+            job_type=results.JOB_TYPE,
             description="Result checks of races past their start, until confirmed.",
             tags=("racing", "results"),
             schedules=window,
@@ -126,6 +135,7 @@ def deployment_specs(retry_times: Sequence[time] = RETRY_TIMES) -> list[Deployme
         DeploymentSpec(
             name="job-run-cleanup",
             entrypoint="flows/cleanup.py:cleanup",
+            job_type=retention.JOB_TYPE,
             description="Fold JobRuns past the retention into daily roll-ups, "
             "then delete them.",
             tags=("racing", "maintenance"),
@@ -134,6 +144,7 @@ def deployment_specs(retry_times: Sequence[time] = RETRY_TIMES) -> list[Deployme
         DeploymentSpec(
             name="stale-run-reaper",
             entrypoint="flows/reaper.py:stale_run_reaper",
+            job_type=reaper.JOB_TYPE,
             description="Fail the JobRuns left running by flow runs that died.",
             tags=("racing", "maintenance"),
             schedules=(ScheduleSpec(EVERY_TEN_MINUTES, "every-10-minutes"),),

@@ -2,7 +2,9 @@
 
 Prefect is asked about each running JobRun's flow run; `racing.reaper` decides which
 are abandoned (over, gone from Prefect, or older than RACING_STALE_RUN_MINUTES) and
-frees the scrapes that dead runs left claimed.
+frees the scrapes that dead runs left claimed. It then asks Prefect for the runs of our
+deployments that were cancelled before they started (a CANCEL_NEW collision) and
+records the new ones in `skipped_runs`.
 """
 
 from datetime import datetime, timedelta
@@ -13,17 +15,33 @@ from uuid import UUID
 from prefect import flow, get_client, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterExpectedStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run as current_flow_run
 
 from flows.database import racing_sessions
+from flows.deployments import deployment_specs
 from flows.hooks import JobRunHooks, current_job_run_id, plain_utc, record_summary
 from racing import reaper
 from racing.clock import as_instant, make_clock
 from racing.settings import get_settings
 
 HOOKS = JobRunHooks(reaper.JOB_TYPE)
+# Deployment name -> the job type of its runs, from the deployment table.
+DEPLOYMENT_JOB_TYPES = {spec.name: spec.job_type for spec in deployment_specs()}
+# Flow runs asked of the API at once (its default limit is 200).
+PAGE_SIZE = 200
 
 
 def reported_state(
@@ -42,6 +60,75 @@ def reported_state(
         message=run.state.message,
         timestamp=plain_utc(run.state.timestamp),
     )
+
+
+def cancelled_before_start(
+    client: SyncPrefectClient, since: datetime
+) -> list[reaper.CancelledRun]:
+    """Runs of our deployments due since `since` that Prefect cancelled unstarted."""
+    deployments = client.read_deployments(
+        deployment_filter=DeploymentFilter(
+            name=DeploymentFilterName(any_=list(DEPLOYMENT_JOB_TYPES))
+        )
+    )
+    names = {d.id: d.name for d in deployments}
+    if not names:
+        return []
+    runs_filter = FlowRunFilter(
+        deployment_id=FlowRunFilterDeploymentId(any_=list(names)),
+        state=FlowRunFilterState(
+            type=FlowRunFilterStateType(any_=[StateType.CANCELLED])
+        ),
+        expected_start_time=FlowRunFilterExpectedStartTime(after_=since),
+    )
+    found: list[reaper.CancelledRun] = []
+    offset = 0
+    while True:
+        page = client.read_flow_runs(
+            flow_run_filter=runs_filter,
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=PAGE_SIZE,
+            offset=offset,
+        )
+        # Never started means never Running (run_count 0). The start time tells
+        # nothing: Prefect sets one on every run that ends without one, a run
+        # cancelled by the concurrency limit too. A run cancelled once it was
+        # running has its own JobRun.
+        found += [_cancelled_run(run, names) for run in page if run.run_count == 0]
+        offset += len(page)
+        if len(page) < PAGE_SIZE:
+            return found
+
+
+def _cancelled_run(run: FlowRun, names: dict[UUID, str]) -> reaper.CancelledRun:
+    assert run.deployment_id is not None  # the filter asked for deployments' runs
+    state = run.state
+    return reaper.CancelledRun(
+        flow_run_id=str(run.id),
+        deployment=names[run.deployment_id],
+        scheduled_at=plain_utc(run.expected_start_time or run.created),
+        cancelled_at=plain_utc(state.timestamp) if state else None,
+        message=state.message if state else None,
+    )
+
+
+@task(name="record-skipped-runs", cache_policy=NO_CACHE)
+def skipped_runs_task(now: datetime) -> reaper.SkippedReport:
+    """Record the runs of our deployments cancelled before they started."""
+    with get_client(sync_client=True) as client:
+        report = reaper.collect_skipped_runs(
+            sessions=racing_sessions(),
+            fetch=partial(cancelled_before_start, client),
+            job_types=DEPLOYMENT_JOB_TYPES,
+            now=now,
+        )
+    get_run_logger().info(
+        "reaper: %d runs cancelled before they started found, %d new%s",
+        report.found,
+        report.recorded,
+        f"; lookup failed: {report.error}" if report.error else "",
+    )
+    return report
 
 
 @task(name="reap-stale-runs", cache_policy=NO_CACHE)
@@ -81,6 +168,7 @@ def stale_run_reaper(as_of: datetime | None = None) -> dict[str, Any]:
     job_run_id = current_job_run_id(reaper.JOB_TYPE)
 
     report = reap_task(now, settings.stale_run_minutes, str(current_flow_run.id))
+    skipped = skipped_runs_task(now)
 
-    summary = reaper.summarise(report)
+    summary = reaper.summarise(report, skipped)
     return record_summary(job_run_id, summary)

@@ -3,14 +3,15 @@
 Each flow run is a short-lived process, so a counter kept in its memory would start at
 zero in every run and vanish with it; no single process sees all the runs. The job
 record in the database does. So the exporter keeps no state: at each scrape it runs a
-few aggregate queries over `job_runs`, `job_run_rollups`, `scrapes` and `races`, in one
-read snapshot, and turns the answers into metric families. Labels take few values (job
-type, status, window, kind, outcome), never a race or meeting.
+few aggregate queries over `job_runs`, `job_run_rollups`, `skipped_runs`, `scrapes` and
+`races`, in one read snapshot, and turns the answers into metric families. Labels take
+few values (job type, status, window, kind, outcome), never a race or meeting.
 
 Two kinds of counter, because history is pruned (see README, "Metrics"):
 
 - job runs and their durations are lifetime counts: live rows plus the daily roll-ups
-  that pruned rows are folded into, so a cleanup never makes them go backwards;
+  that pruned rows are folded into, so a cleanup never makes them go backwards (skipped
+  runs are lifetime counts too: their rows are never pruned);
 - scrapes and retries have no roll-up, so they count the current racing day and reset
   to zero when it ends, a reset Prometheus's `rate()` and `increase()` handle.
 """
@@ -64,6 +65,7 @@ from racing.models import (
     ResultState,
     Scrape,
     ScrapeOutcome,
+    SkippedRun,
 )
 from racing.rollups import bucket_ceiling
 from racing.settings import Settings
@@ -84,6 +86,12 @@ JOB_TYPES = (
     *(window.job_type for window in WINDOWS.values()),
     results.JOB_TYPE,
     retention.JOB_TYPE,
+)
+# The job types whose deployments run one at a time and cancel a run that collides
+# (CANCEL_NEW): their skipped runs are exposed from zero.
+ONE_AT_A_TIME_JOB_TYPES = (
+    *(window.job_type for window in WINDOWS.values()),
+    results.JOB_TYPE,
 )
 # The job type whose runs make each kind of Scrape row.
 KIND_JOB_TYPES = {
@@ -233,6 +241,7 @@ class _Reading:
         yield self.job_runs_total()
         yield self.job_durations()
         yield self.last_success_age()
+        yield self.skipped_runs_total()
         yield self.scrapes_total()
         yield self.scrape_durations()
         yield self.retry_attempts()
@@ -330,6 +339,24 @@ class _Reading:
             when = latest.get(job_type)
             age = math.inf if when is None else (self.now - when).total_seconds()
             family.add_metric([job_type], max(age, 0.0))
+        return family
+
+    def skipped_runs_total(self) -> Metric:
+        # A lifetime count: the cleanup never prunes skipped_runs.
+        counts = dict.fromkeys(ONE_AT_A_TIME_JOB_TYPES, 0)
+        query = select(SkippedRun.job_type, func.count()).group_by(SkippedRun.job_type)
+        for job_type, count in self.connection.execute(query):
+            counts[job_type] = count
+
+        family = CounterMetricFamily(
+            "scheduler_skipped_runs_total",
+            "Scheduled runs Prefect cancelled before they started (a concurrency "
+            "limit: the previous run still held the slot), as the reaper recorded "
+            "them.",
+            labels=["job_type"],
+        )
+        for job_type, count in sorted(counts.items()):
+            family.add_metric([job_type], count)
         return family
 
     # Scrapes and retries: counts of the current racing day.

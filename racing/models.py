@@ -297,3 +297,25 @@ class JobRunRollup(Base):
     duration_ms_p99: Mapped[int | None] = mapped_column(Integer)
     duration_ms_max: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime]
+
+
+class SkippedRun(Base):
+    """A scheduled flow run Prefect cancelled before it ever started.
+
+    A deployment concurrency limit (collision strategy CANCEL_NEW) cancels a run that
+    comes due while the previous one still holds the slot: it never starts, so it has
+    no hook and no JobRun. The reaper copies each one here from the Prefect API, once.
+    """
+
+    __tablename__ = "skipped_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flow_run_id: Mapped[str] = mapped_column(String(36), unique=True)
+    job_type: Mapped[str] = mapped_column(String(32), index=True)
+    deployment: Mapped[str] = mapped_column(String(100))
+    scheduled_at: Mapped[datetime] = mapped_column(index=True)
+    # When Prefect cancelled it (its Cancelled state's timestamp).
+    cancelled_at: Mapped[datetime | None]
+    # Prefect's reason, e.g. "Deployment concurrency limit reached."
+    message: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime]

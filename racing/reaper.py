@@ -9,20 +9,26 @@ still finish it is left alone until it passes the maximum age.
 A run that died also leaves its claimed scrapes `running`, and a `running` claim keeps
 every other run away from that race: the reaper fails the claims of every finished
 JobRun, including runs a crash hook finalised, so the race can be scraped again.
+
+A run that a deployment concurrency limit cancelled before it started (CANCEL_NEW)
+leaves no JobRun at all. The reaper is also handed those, as Prefect lists them, and
+records each once in `skipped_runs`, so a slot held by a stuck run is seen.
 """
 
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from racing.database import transaction
 from racing.job_runs import JobSummary, describe_failures, finish_job_run
-from racing.models import JobRun, JobStatus, Scrape, ScrapeOutcome
+from racing.models import JobRun, JobStatus, Scrape, ScrapeOutcome, SkippedRun
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,11 @@ TERMINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 # them this long, so it never races a hook that is about to do the job properly.
 HOOK_GRACE = timedelta(minutes=5)
 ABANDONED_SCRAPE_ERROR = "abandoned"
+# How far back the reaper asks Prefect for runs cancelled before they started.
+SKIPPED_LOOKBACK = timedelta(hours=24)
+# Prefect may cancel a run after a later-scheduled one (a worker that polls late), so
+# each lookup reaches this far behind the newest run already recorded.
+SKIPPED_OVERLAP = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,30 @@ class ReportedState:
 
 # Looks a flow-run id up in Prefect; None means Prefect has no such flow run.
 StateLookup = Callable[[str], ReportedState | None]
+
+
+@dataclass(frozen=True)
+class CancelledRun:
+    """A flow run of a deployment that Prefect cancelled before it ever started."""
+
+    flow_run_id: str
+    deployment: str
+    # When it was due to start (Prefect's expected start time), aware UTC.
+    scheduled_at: datetime
+    # When it was cancelled (its Cancelled state's timestamp), aware UTC.
+    cancelled_at: datetime | None = None
+    message: str | None = None
+
+
+@dataclass
+class SkippedReport:
+    """What one reaper run learned of runs cancelled before they started."""
+
+    found: int = 0
+    # How many of those were new, i.e. added to `skipped_runs` by this run.
+    recorded: int = 0
+    # Why Prefect could not be asked, when it could not.
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -176,8 +211,87 @@ def fail_orphaned_scrapes(*, session: Session, now: datetime) -> int:
     return count
 
 
-def summarise(report: ReapReport) -> JobSummary:
-    """The reaper's JobRun summary: one item per running JobRun checked."""
+def skipped_runs_since(*, session: Session, now: datetime) -> datetime:
+    """From which scheduled time to ask Prefect for runs cancelled before starting.
+
+    The newest recorded run, less an overlap, bounds the lookup while a stuck slot
+    cancels a run every five minutes; SKIPPED_LOOKBACK bounds it after downtime.
+    """
+    floor = now - SKIPPED_LOOKBACK
+    newest: datetime | None = session.scalar(select(func.max(SkippedRun.scheduled_at)))
+    if newest is None:
+        return floor
+    return max(floor, newest - SKIPPED_OVERLAP)
+
+
+def record_skipped_runs(
+    *,
+    session: Session,
+    runs: Iterable[CancelledRun],
+    job_types: Mapping[str, str],
+    now: datetime,
+) -> int:
+    """Record each cancelled run not recorded yet; returns how many were new.
+
+    `job_types` maps a deployment name to the job type its runs record; a run of any
+    other deployment is not ours and is left out.
+    """
+    by_id = {run.flow_run_id: run for run in runs}
+    known = set(
+        session.scalars(
+            select(SkippedRun.flow_run_id).where(SkippedRun.flow_run_id.in_(by_id))
+        )
+    )
+
+    added: Counter[str] = Counter()
+    for flow_run_id, run in by_id.items():
+        job_type = job_types.get(run.deployment)
+        if flow_run_id in known or job_type is None:
+            continue
+        if _add_skipped_run(session, run, job_type, now):
+            added[job_type] += 1
+    if added:
+        # Each is a */5 run that did not happen; several in a row mean a stuck slot.
+        log.warning(
+            "runs cancelled before they started, newly recorded: %s",
+            ", ".join(f"{job_type} {n}" for job_type, n in sorted(added.items())),
+        )
+    return sum(added.values())
+
+
+def collect_skipped_runs(
+    *,
+    sessions: sessionmaker[Session],
+    fetch: Callable[[datetime], list[CancelledRun]],
+    job_types: Mapping[str, str],
+    now: datetime,
+) -> SkippedReport:
+    """Ask Prefect (through `fetch`, given the earliest scheduled time wanted) for
+    runs cancelled before they started, and record the new ones.
+
+    A failed lookup is reported, not raised: the stale runs are reaped anyway, and
+    the next reaper run looks back far enough to find what this one missed.
+    """
+    with sessions() as session:
+        since = skipped_runs_since(session=session, now=now)
+    try:
+        runs = fetch(since)
+    except Exception as exc:
+        log.warning("looking up runs cancelled before they started failed: %s", exc)
+        return SkippedReport(error=f"{type(exc).__name__}: {exc}")
+
+    with transaction(sessions) as session:
+        recorded = record_skipped_runs(
+            session=session, runs=runs, job_types=job_types, now=now
+        )
+    return SkippedReport(found=len(runs), recorded=recorded)
+
+
+def summarise(report: ReapReport, skipped: SkippedReport | None = None) -> JobSummary:
+    """The reaper's JobRun summary: one item per running JobRun checked.
+
+    Runs cancelled before they started are in `metadata.skippedRuns` (new ones).
+    """
     meta: dict[str, Any] = {
         "checked": report.checked,
         "abandoned": [
@@ -192,6 +306,10 @@ def summarise(report: ReapReport) -> JobSummary:
         "lookupErrors": {str(k): v for k, v in report.lookup_errors.items()},
         "scrapesFailed": report.scrapes_failed,
     }
+    if skipped is not None:
+        meta["skippedRuns"] = skipped.recorded
+        if skipped.error is not None:
+            meta["skippedRunsError"] = skipped.error
     failed = [f"job run {job_run_id}" for job_run_id in report.lookup_errors]
     return JobSummary(
         items_processed=report.checked,
@@ -244,6 +362,27 @@ def _abandon(
             reason,
         )
         return Abandoned(job_run.id, job_run.job_type, flow_run_id, reason)
+
+
+def _add_skipped_run(
+    session: Session, run: CancelledRun, job_type: str, now: datetime
+) -> bool:
+    row = SkippedRun(
+        flow_run_id=run.flow_run_id,
+        job_type=job_type,
+        deployment=run.deployment,
+        scheduled_at=run.scheduled_at,
+        cancelled_at=run.cancelled_at,
+        message=run.message,
+        recorded_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # Another reaper run recorded it between our check and this insert.
+        return False
+    return True
 
 
 def _minutes(span: timedelta) -> int:

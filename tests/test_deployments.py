@@ -1,6 +1,7 @@
 """prefect.yaml and `racing serve` declare the same deployments, from one table."""
 
 from datetime import time
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,11 @@ def test_serve_without_a_prefect_server_says_what_to_set() -> None:
 def _cron(schedule: object) -> CronSchedule:
     assert isinstance(schedule, CronSchedule), schedule
     return schedule
+
+
+def test_each_deployment_names_the_job_type_its_flow_records() -> None:
+    # The reaper files a deployment's skipped runs under this job type.
+    for spec in deployment_specs():
+        flow = getattr(import_module(spec.module), spec.function)
+        (hook,) = flow.on_running_hooks
+        assert hook.__self__.job_type == spec.job_type, spec.name

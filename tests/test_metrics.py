@@ -24,12 +24,14 @@ from racing.job_runs import JobSummary, finish_job_run, open_job_run, save_summa
 from racing.metrics import (
     JOB_DURATION_BUCKETS,
     JOB_TYPES,
+    ONE_AT_A_TIME_JOB_TYPES,
     SCRAPE_DURATION_BUCKETS,
     Exporter,
     read_snapshot,
     start_exporter,
 )
-from racing.models import JobRun, Meeting, Race, Scrape, ScrapeOutcome
+from racing.models import JobRun, Meeting, Race, Scrape, ScrapeOutcome, SkippedRun
+from racing.reaper import CancelledRun, record_skipped_runs
 from racing.retention import prune_job_runs
 from racing.scrapes import record_scrape
 from racing.settings import Settings, load_settings
@@ -119,6 +121,7 @@ def test_every_metric_equals_the_database_during_and_after_a_replayed_day(
 ) -> None:
     with replayed_day(sessions) as day:
         day.until(MID_DAY)
+        add_skipped_runs(sessions, {"pre-race-t15": 2, "post-race": 1})
         mid_day = exporter_at(MID_DAY)
         with sessions() as session:
             assert_metrics_match(mid_day, session, MID_DAY)
@@ -150,6 +153,11 @@ def test_every_metric_equals_the_database_during_and_after_a_replayed_day(
     )
     assert retries[("pre_race_t60", "2", "scrape")] == 2
     assert end.series("scheduler_race_results", "state")[("official",)] == 5
+    assert end.series("scheduler_skipped_runs_total", "job_type") == {
+        ("pre_race_t60",): 0,
+        ("pre_race_t15",): 2,
+        ("post_race",): 1,
+    }
 
     # The next racing day: the daily counters start again; the lifetime ones do not.
     tomorrow = exporter_at(evening + timedelta(days=1))
@@ -175,6 +183,8 @@ def test_an_empty_database_has_zero_series_for_every_job_type_and_window(
     ages = scraped.series("scheduler_last_success_age_seconds", "job_type")
     assert set(ages) == {(job,) for job in JOB_TYPES}
     assert all(math.isinf(age) for age in ages.values())
+    skipped = scraped.series("scheduler_skipped_runs_total", "job_type")
+    assert skipped == {(job,): 0 for job in ONE_AT_A_TIME_JOB_TYPES}
     assert set(scraped.series("scheduler_races_by_window", "window")) == {
         ("t60",),
         ("t15",),
@@ -319,6 +329,22 @@ def test_a_database_without_the_schema_reports_it_is_down(
     assert "scheduler_job_runs_total" not in scraped.samples
 
 
+def add_skipped_runs(
+    sessions: sessionmaker[Session], per_deployment: dict[str, int]
+) -> None:
+    """Runs the concurrency limit cancelled, as the reaper records them."""
+    runs = [
+        CancelledRun(str(uuid4()), deployment, local(7, 5 * n))
+        for deployment, count in per_deployment.items()
+        for n in range(count)
+    ]
+    job_types = {name: name.replace("-", "_") for name in per_deployment}
+    with transaction(sessions) as session:
+        record_skipped_runs(
+            session=session, runs=runs, job_types=job_types, now=local(7, 30)
+        )
+
+
 def add_finished_run(
     session: Session,
     *,
@@ -391,6 +417,10 @@ def assert_metrics_match(scraped: Scraped, session: Session, now: datetime) -> N
     )
     assert_scrape_durations(scraped, scrapes)
     assert_race_gauges(scraped, races, scrapes, now)
+    skipped = session.scalars(select(SkippedRun.job_type))
+    assert scraped.nonzero("scheduler_skipped_runs_total", "job_type") == Counter(
+        (job_type,) for job_type in skipped
+    )
     assert {name.removesuffix("_created") for name in scraped.samples} == CHECKED
 
 
@@ -399,6 +429,7 @@ CHECKED = {
     "scheduler_job_runs_total",
     *(f"scheduler_job_duration_seconds_{part}" for part in ("bucket", "count", "sum")),
     "scheduler_last_success_age_seconds",
+    "scheduler_skipped_runs_total",
     "scheduler_scrapes_total",
     "scheduler_scrapes",
     *(

@@ -13,6 +13,7 @@ TABLES = {
     "scrapes",
     "job_runs",
     "job_run_rollups",
+    "skipped_runs",
 }
 
 

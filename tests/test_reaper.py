@@ -10,12 +10,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from racing.database import transaction
 from racing.job_runs import finish_job_run
-from racing.models import JobRun, Scrape
+from racing.models import JobRun, Scrape, SkippedRun
 from racing.reaper import (
+    SKIPPED_LOOKBACK,
+    CancelledRun,
     ReapReport,
     ReportedState,
     StateLookup,
+    collect_skipped_runs,
     reap_stale_runs,
+    record_skipped_runs,
+    skipped_runs_since,
     summarise,
 )
 
@@ -282,6 +287,139 @@ def test_a_failed_lookup_is_a_failed_item_and_the_others_are_still_reaped(
     ]
 
 
+# Runs a concurrency limit cancelled before they started.
+
+JOB_TYPES = {
+    "pre-race-t60": "pre_race_t60",
+    "morning-retries": "morning_scrape",
+}
+LIMIT_REACHED = "Deployment concurrency limit reached."
+
+
+def cancelled_run(
+    deployment: str = "pre-race-t60", *, minutes_ago: int = 10, **overrides: Any
+) -> CancelledRun:
+    """A run Prefect cancelled at its scheduled time; overrides use field names."""
+    scheduled = NOW - timedelta(minutes=minutes_ago)
+    fields: dict[str, Any] = {
+        "flow_run_id": str(uuid4()),
+        "deployment": deployment,
+        "scheduled_at": scheduled,
+        "cancelled_at": scheduled + timedelta(seconds=2),
+        "message": LIMIT_REACHED,
+        **overrides,
+    }
+    return CancelledRun(**fields)
+
+
+def record(sessions: sessionmaker[Session], runs: list[CancelledRun]) -> int:
+    with transaction(sessions) as session:
+        return record_skipped_runs(
+            session=session, runs=runs, job_types=JOB_TYPES, now=NOW
+        )
+
+
+def skipped_rows(sessions: sessionmaker[Session]) -> dict[str, SkippedRun]:
+    with sessions() as session:
+        return {row.flow_run_id: row for row in session.scalars(select(SkippedRun))}
+
+
+def test_a_run_cancelled_before_it_started_is_recorded_with_what_prefect_said(
+    sessions: sessionmaker[Session],
+) -> None:
+    run = cancelled_run()
+
+    assert record(sessions, [run]) == 1
+
+    row = skipped_rows(sessions)[run.flow_run_id]
+    assert (row.job_type, row.deployment, row.message) == (
+        "pre_race_t60",
+        "pre-race-t60",
+        LIMIT_REACHED,
+    )
+    assert (row.scheduled_at, row.cancelled_at, row.recorded_at) == (
+        run.scheduled_at,
+        run.cancelled_at,
+        NOW,
+    )
+
+
+def test_recording_the_same_cancelled_runs_again_adds_only_the_new_ones(
+    sessions: sessionmaker[Session],
+) -> None:
+    first, second = cancelled_run(minutes_ago=10), cancelled_run(minutes_ago=5)
+    record(sessions, [first])
+
+    # Lookups overlap, and a page can repeat a run: each is recorded once.
+    assert record(sessions, [first, second, second]) == 1
+    assert record(sessions, [first, second]) == 0
+
+    assert set(skipped_rows(sessions)) == {first.flow_run_id, second.flow_run_id}
+
+
+def test_a_skipped_run_takes_its_deployments_job_type_and_strangers_are_left_out(
+    sessions: sessionmaker[Session],
+) -> None:
+    retry = cancelled_run("morning-retries")
+    stranger = cancelled_run("someone-elses-deployment")
+
+    assert record(sessions, [retry, stranger]) == 1
+
+    rows = skipped_rows(sessions)
+    assert rows[retry.flow_run_id].job_type == "morning_scrape"
+    assert stranger.flow_run_id not in rows
+
+
+def test_the_lookup_reaches_a_day_back_or_an_hour_behind_the_newest_recorded_run(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        assert skipped_runs_since(session=session, now=NOW) == NOW - SKIPPED_LOOKBACK
+
+    record(sessions, [cancelled_run(minutes_ago=30), cancelled_run(minutes_ago=10)])
+
+    with sessions() as session:
+        since = skipped_runs_since(session=session, now=NOW)
+    assert since == NOW - timedelta(minutes=10) - timedelta(hours=1)
+
+
+def test_skipped_runs_are_asked_for_since_the_lookup_start_and_counted_in_the_summary(
+    sessions: sessionmaker[Session],
+) -> None:
+    asked: list[datetime] = []
+
+    def fetch(since: datetime) -> list[CancelledRun]:
+        asked.append(since)
+        return [cancelled_run(), cancelled_run("someone-elses-deployment")]
+
+    skipped = collect_skipped_runs(
+        sessions=sessions, fetch=fetch, job_types=JOB_TYPES, now=NOW
+    )
+
+    assert asked == [NOW - SKIPPED_LOOKBACK]
+    assert (skipped.found, skipped.recorded, skipped.error) == (2, 1, None)
+    summary = summarise(ReapReport(), skipped)
+    assert summary.meta["skippedRuns"] == 1
+    assert "skippedRunsError" not in summary.meta
+
+
+def test_a_failed_skipped_run_lookup_is_reported_without_stopping_the_reaper(
+    sessions: sessionmaker[Session],
+) -> None:
+    def fetch(since: datetime) -> list[CancelledRun]:
+        raise ConnectionError("Prefect API timed out")
+
+    skipped = collect_skipped_runs(
+        sessions=sessions, fetch=fetch, job_types=JOB_TYPES, now=NOW
+    )
+
+    summary = summarise(ReapReport(checked=2), skipped)
+    assert summary.meta["skippedRuns"] == 0
+    assert summary.meta["skippedRunsError"] == "ConnectionError: Prefect API timed out"
+    assert summary.status.value == "success"
+    assert skipped_rows(sessions) == {}
+
+
 # The flow, against a real (temporary) Prefect server.
 
 
@@ -328,3 +466,60 @@ def test_the_reaper_flow_asks_prefect_and_fails_only_the_dead_runs(
     job = _reaper_run(sessions, state.state_details.flow_run_id)
     assert (job.status, job.items_processed, job.items_failed) == ("success", 3, 0)
     assert {a["jobRunId"] for a in job.meta["abandoned"]} == {crashed.id, gone.id}
+
+
+@pytest.mark.usefixtures("prefect_harness", "racing_env")
+def test_the_reaper_flow_records_a_run_the_concurrency_limit_cancelled(
+    sessions: sessionmaker[Session],
+) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.objects import (
+        ConcurrencyLimitStrategy,
+        ConcurrencyOptions,
+    )
+    from prefect.states import Cancelled, Pending, Running
+
+    from flows.reaper import stale_run_reaper
+
+    # The post-race deployment as prefect.yaml declares its limit: one at a time,
+    # CANCEL_NEW. Its runs are only created, never executed.
+    with get_client(sync_client=True) as client:
+        deployment_id = client.create_deployment(
+            client.create_flow_from_name("post-race"),
+            "post-race",
+            concurrency_limit=1,
+            concurrency_options=ConcurrencyOptions(
+                collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            ),
+        )
+        slow = client.create_flow_run_from_deployment(deployment_id)
+        due = client.create_flow_run_from_deployment(deployment_id)
+        client.set_flow_run_state(slow.id, Pending())
+        client.set_flow_run_state(slow.id, Running())
+        # The next run comes due while the slow one holds the slot.
+        client.set_flow_run_state(due.id, Pending())
+        cancelled = client.read_flow_run(due.id)
+        # Cancelled once it ran: it has a JobRun of its own, so it is no skipped run.
+        client.set_flow_run_state(slow.id, Cancelled())
+    assert cancelled.state is not None and cancelled.state.is_cancelled()
+    # Prefect gives it a start time all the same; it never ran.
+    assert cancelled.run_count == 0
+
+    first = stale_run_reaper(return_state=True)
+    again = stale_run_reaper(return_state=True)
+
+    rows = skipped_rows(sessions)
+    row = rows[str(due.id)]
+    assert (row.job_type, row.deployment) == ("post_race", "post-race")
+    assert (
+        row.message
+        == cancelled.state.message
+        == "Deployment concurrency limit reached."
+    )
+    assert str(slow.id) not in rows
+    # The harness serves the whole session: runs of other cases are found too.
+    recorded = [
+        _reaper_run(sessions, state.state_details.flow_run_id).meta["skippedRuns"]
+        for state in (first, again)
+    ]
+    assert recorded == [len(rows), 0]
