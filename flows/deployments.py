@@ -21,6 +21,7 @@ from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL
 from prefect.types.entrypoint import EntrypointType
 
+from flows.notifications import install_notifications
 from racing import morning, reaper, results, retention
 from racing.errors import ConfigError
 from racing.settings import Settings
@@ -207,6 +208,8 @@ def serve_all(settings: Settings) -> None:
             "schedule runs; start `prefect server start` and set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api"
         )
+    if settings.notify_webhook_url is not None:
+        install_notifications(settings)
     specs = deployment_specs(settings.morning_retry_times)
     serve(*(runner_deployment(spec, settings.timezone) for spec in specs))
 

@@ -4,6 +4,9 @@
 the flow's run context and possibly in another process (a runner reports a killed run
 as crashed), so they open their own database session and never raise: a hook error
 would only be logged by Prefect, so it is logged here with the run's context instead.
+The hook that writes a failed or partial status also emits the Prefect event that
+notifications react to (`flows/notifications.py`); `record_summary` publishes the run's
+artifacts (`flows/artifacts.py`).
 """
 
 from datetime import UTC, datetime
@@ -11,11 +14,14 @@ from typing import Any
 
 from prefect import Flow
 from prefect.client.schemas.objects import FlowRun, State
+from prefect.logging import get_run_logger
 from prefect.logging.loggers import flow_run_logger
 from prefect.runtime import flow_run as current_flow_run
 from sqlalchemy.orm import Session
 
+from flows.artifacts import publish_run_artifacts
 from flows.database import racing_sessions
+from flows.notifications import emit_problem, problem_event
 from racing.database import transaction
 from racing.errors import RacingError
 from racing.job_runs import (
@@ -24,7 +30,7 @@ from racing.job_runs import (
     open_job_run,
     save_summary,
 )
-from racing.models import JobStatus
+from racing.models import JobRun, JobStatus
 
 
 class JobFailed(RacingError):
@@ -37,10 +43,26 @@ def record_summary(job_run_id: int, summary: JobSummary) -> dict[str, Any]:
     Returns the flow's result: the JobRun id and the summary's metadata.
     """
     with transaction(racing_sessions()) as session:
-        save_summary(session=session, job_run_id=job_run_id, summary=summary)
+        job_type = save_summary(
+            session=session, job_run_id=job_run_id, summary=summary
+        ).job_type
+    _publish_artifacts(job_type, job_run_id, summary)
     if summary.status is JobStatus.FAILED:
         raise JobFailed(summary.error or "every item failed")
     return {"jobRunId": job_run_id, **summary.meta}
+
+
+def _publish_artifacts(job_type: str, job_run_id: int, summary: JobSummary) -> None:
+    # The JobRun is already saved: a Prefect API hiccup here must not fail the run.
+    try:
+        publish_run_artifacts(job_type, job_run_id, summary)
+    except Exception:
+        get_run_logger().warning(
+            "could not publish the artifacts of %s JobRun %s",
+            job_type,
+            job_run_id,
+            exc_info=True,
+        )
 
 
 def plain_utc(value: datetime | None) -> datetime:
@@ -124,19 +146,27 @@ class JobRunHooks:
         try:
             with transaction(racing_sessions()) as session:
                 # A run that crashed before on_running fired still gets its record.
-                self._open(session, flow_run, state)
-                finish_job_run(
+                job_run = self._open(session, flow_run, state)
+                status = finish_job_run(
                     session=session,
                     flow_run_id=str(flow_run.id),
                     finished_at=finished_at,
                     error=error,
                 )
+                # Only the hook that wrote the final status reports it: one event.
+                event = problem_event(job_run, flow_run.name) if status else None
         except Exception:
             self._log_failure(flow, flow_run, "finalise")
+            return
+        try:
+            if event is not None:
+                emit_problem(event)
+        except Exception:
+            self._log_failure(flow, flow_run, "report")
 
-    def _open(self, session: Session, flow_run: FlowRun, state: State) -> None:
+    def _open(self, session: Session, flow_run: FlowRun, state: State) -> JobRun:
         # A stale flow_run may not have its start time yet.
-        open_job_run(
+        return open_job_run(
             session=session,
             flow_run_id=str(flow_run.id),
             job_type=self.job_type,

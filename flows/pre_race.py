@@ -58,8 +58,12 @@ def scrape_race_task(
             job_run_id=job_run_id,
             clock=make_clock(as_of),
         )
-    if attempt is not None and attempt.retryable and task_run.run_count <= retries:
-        raise RaceIncomplete(f"{window.kind} {chosen.race.code}: {attempt.error}")
+    if attempt is None or attempt.outcome is not ScrapeOutcome.FAILED:
+        return attempt
+    where = f"{window.kind} scrape of {chosen.race.code} attempt {attempt.attempt}"
+    if attempt.retryable and task_run.run_count <= retries:
+        raise RaceIncomplete(f"{where}: {attempt.error}")
+    get_run_logger().warning("%s: no retry left in this run: %s", where, attempt.error)
     return attempt
 
 

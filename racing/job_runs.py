@@ -87,13 +87,14 @@ def find_job_run(*, session: Session, flow_run_id: str) -> JobRun | None:
     ).one_or_none()
 
 
-def save_summary(*, session: Session, job_run_id: int, summary: JobSummary) -> None:
-    """Store the run's counts and metadata while it is still running."""
+def save_summary(*, session: Session, job_run_id: int, summary: JobSummary) -> JobRun:
+    """Store the run's counts and metadata while it is still running; the JobRun."""
     job_run = session.get_one(JobRun, job_run_id)
     job_run.items_processed = summary.items_processed
     job_run.items_failed = summary.items_failed
     job_run.meta = {**job_run.meta, **summary.meta}
     job_run.error_message = _clip(summary.error)
+    return job_run
 
 
 def link_retry(

@@ -93,7 +93,7 @@ def scrape_in_window(
         )
         return ScrapeOutcome.MOVED
 
-    return scrape_race(
+    attempt = scrape_race(
         race,
         kind=window.kind,
         busy=(ScrapeOutcome.RUNNING, ScrapeOutcome.OK),
@@ -104,6 +104,17 @@ def scrape_in_window(
         judge=judge,
         late=chosen.late,
     )
+    # A failed attempt was logged as a warning where it failed.
+    if attempt is not None and attempt.outcome is not ScrapeOutcome.FAILED:
+        log.info(
+            "%s scrape of %s attempt %d%s: %s",
+            window.kind,
+            race.code,
+            attempt.attempt,
+            " (late)" if chosen.late else "",
+            attempt.outcome.value,
+        )
+    return attempt
 
 
 def summarise(plan: WindowPlan, attempts: Iterable[RaceAttempt | None]) -> JobSummary:

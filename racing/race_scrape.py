@@ -97,11 +97,24 @@ def _fetch(race: RaceRef, kind: str, attempt: int, client: TabClient) -> RaceAtt
             race.meeting_date, race.race_type, race.venue_mnemonic, race.race_number
         )
     except FetchError as exc:
-        log.warning("%s scrape of %s failed: %s", kind, race.code, exc)
+        log.warning(
+            "%s scrape of %s attempt %d failed (%s): %s",
+            kind,
+            race.code,
+            attempt,
+            "transient" if exc.transient else "permanent",
+            exc,
+        )
         return RaceAttempt(
             race, attempt, ScrapeOutcome.FAILED, str(exc), retryable=exc.transient
         )
     except TabError as exc:
-        log.warning("%s scrape of %s rejected the payload: %s", kind, race.code, exc)
+        log.warning(
+            "%s scrape of %s attempt %d rejected the payload (not retried): %s",
+            kind,
+            race.code,
+            attempt,
+            exc,
+        )
         return RaceAttempt(race, attempt, ScrapeOutcome.FAILED, f"bad payload: {exc}")
     return RaceAttempt(race, attempt, ScrapeOutcome.OK, record=record)

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -28,7 +28,11 @@ _HINTS = {
     "tab_base_url": "an http(s) URL such as http://127.0.0.1:8765",
     "timezone": "an IANA timezone such as Australia/Sydney",
     "morning_retry_times": "comma-separated HH:MM times such as 06:15,06:30,07:00",
+    "notify_webhook_url": "the http(s) URL that should receive failure notices",
 }
+
+# Settings whose values never appear in an error message.
+_SECRETS = frozenset({"notify_webhook_url"})
 
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 SecondsList = Annotated[list[Seconds], NoDecode]
@@ -67,6 +71,9 @@ class Settings(BaseSettings):
     # Minutes after which a JobRun still marked running is abandoned by the reaper,
     # whatever Prefect says about its flow run.
     stale_run_minutes: Annotated[int, Field(ge=1)] = 60
+    # Where failed and partial runs are reported (see flows/notifications.py). A
+    # secret: webhook URLs usually carry their token, so it is never logged or shown.
+    notify_webhook_url: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -84,6 +91,17 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("notify_webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            # The value itself stays out of the message: it is a secret.
+            raise ValueError("not an http(s) URL")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -129,6 +147,15 @@ class Settings(BaseSettings):
         """Result follow-ups after the first check, and the wait before each."""
         return RetryPolicy.from_delays(self.post_race_followup_delays_seconds)
 
+    def redact(self, text: str) -> str:
+        """`text` with the database password and the webhook URL masked."""
+        secrets = [make_url(self.database_url).password]
+        if self.notify_webhook_url is not None:
+            secrets.append(self.notify_webhook_url.get_secret_value())
+        for secret in filter(None, secrets):
+            text = text.replace(str(secret), "***")
+        return text
+
     @property
     def zone(self) -> ZoneInfo:
         """The racing timezone, which decides the racing day and cron times."""
@@ -173,4 +200,5 @@ def _describe(exc: ValidationError) -> str:
     fix = (
         f"set it to {hint}" if hint else "fix the value or unset it to use the default"
     )
-    return f"{variable}: {reason} (given {error.get('input')!r}); {fix}"
+    given = "a hidden value" if field in _SECRETS else repr(error.get("input"))
+    return f"{variable}: {reason} (given {given}); {fix}"

@@ -55,3 +55,27 @@ def test_a_bad_value_names_the_variable_in_one_line(
     assert message.startswith(f"{variable}: ")
     assert expected in message
     assert "\n" not in message
+
+
+def test_a_bad_webhook_url_is_refused_without_repeating_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RACING_NOTIFY_WEBHOOK_URL", "ftp://hooks/s3cr3t-token")
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+
+    assert str(raised.value).startswith("RACING_NOTIFY_WEBHOOK_URL: not an http(s) URL")
+    assert "s3cr3t" not in str(raised.value)
+
+
+def test_the_webhook_url_is_masked_in_reprs_and_redacted_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = "https://hooks.invalid/s3cr3t-token"
+    monkeypatch.setenv("RACING_NOTIFY_WEBHOOK_URL", url)
+
+    settings = load_settings()
+
+    assert "s3cr3t" not in repr(settings)
+    assert settings.redact(f"posting to {url} failed") == "posting to *** failed"
