@@ -98,6 +98,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(command=_replay, runs_flows=True)
 
+    bench = commands.add_parser(
+        "bench", help="race-day benchmark: ours against two baseline pollers"
+    )
+    bench.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
+    bench.add_argument(
+        "--scale", type=int, default=1, help="also a generated day N times larger"
+    )
+    bench.add_argument("--out", type=Path, default=Path("bench-results"))
+    bench.add_argument(
+        "--latency-ms", type=int, default=100, help="API delay in the morning timing"
+    )
+    bench.add_argument(
+        "--baseline-budget",
+        type=int,
+        default=6000,
+        help="most calls each real baseline poller makes (0: the whole day)",
+    )
+    bench.add_argument("--keep-databases", action="store_true")
+    bench.set_defaults(command=_bench, runs_flows=True)
+
     demo = commands.add_parser("demo", help="morning scrape of the default scenario")
     demo.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
     demo.set_defaults(command=_demo, runs_flows=True)
@@ -178,6 +198,26 @@ def _replay(args: argparse.Namespace) -> int:
 
     report = run_replay(args.scenario, args.database_url, args.delay_scale)
     print(report.format())
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from flows.bench import BenchOptions, run_bench
+    from racing.bench.report import console_summary
+
+    options = BenchOptions(
+        scenario=args.scenario,
+        out=args.out,
+        scale=args.scale,
+        latency_ms=args.latency_ms,
+        baseline_budget=args.baseline_budget,
+        keep_databases=args.keep_databases,
+    )
+    report, written = run_bench(
+        options, progress=lambda line: print(f"racing bench: {line}", flush=True)
+    )
+    print(console_summary(report))
+    print(f"racing bench: report in {written}")
     return 0
 
 

@@ -2,9 +2,11 @@
 
     python -m racing.simulator.generate default > scenarios/default.json
     python -m racing.simulator.generate faulty-morning > scenarios/faulty-morning.json
+    python -m racing.simulator.generate carnival --scale 5 > carnival-x5.json
 
 Everything comes from a seeded random.Random, so the same code always writes the same
-files; a test checks that the committed files still match.
+files; a test checks that the committed files still match. The carnival day, a
+benchmark's large scenario, is not committed: `racing bench --scale N` writes it.
 """
 
 import datetime as dt
@@ -12,7 +14,7 @@ import json
 import random
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from racing.simulator.scenario import RaceType, parse_scenario
@@ -20,6 +22,8 @@ from racing.simulator.scenario import RaceType, parse_scenario
 RACE_DATE = dt.date(2026, 11, 14)
 DEFAULT_SEED = 20261114
 FAULTY_SEED = 6300
+CARNIVAL_SEED = 1114
+DEFAULT_CARNIVAL_SCALE = 5
 
 JsonDict = dict[str, object]
 # Special case given to each (raceType, venueMnemonic, raceNumber).
@@ -181,6 +185,17 @@ DEFAULT_CASES = (
 )
 ABANDONED_MEETING = ("R", "SCO")
 
+# Where the carnival day's extra copies of the default card race: (code, timezone).
+# All lie within a few hours of Sydney, so the day keeps its length and grows dense.
+CARNIVAL_COUNTRIES = (
+    ("JPN", "Asia/Tokyo"),
+    ("HKG", "Asia/Hong_Kong"),
+    ("SGP", "Asia/Singapore"),
+    ("KOR", "Asia/Seoul"),
+    ("MYS", "Asia/Kuala_Lumpur"),
+    ("PHL", "Asia/Manila"),
+)
+
 FAULTY_VENUES = (
     Venue("GOSFORD", "GOS", "R", "NSW", SYD, "12:20", 35, 7, "GOOD3"),
     Venue("BENDIGO", "BEN", "R", "VIC", MEL, "13:10", 35, 7),
@@ -227,6 +242,54 @@ def build_default() -> JsonDict:
         "timings": {"interimAfterSeconds": 300, "payingAfterSeconds": 720},
         "meetings": meetings,
     }
+
+
+def build_carnival(scale: int = DEFAULT_CARNIVAL_SCALE) -> JsonDict:
+    """A carnival day `scale` times the default: its card, and copies raced abroad.
+
+    Each copy of the 40 meetings races in another country's timezone, with new
+    mnemonics (`RAN2`, `RAN3`...) and its own draw of fields, prices and results;
+    the special cases are `scale` times as many. No faults.
+    """
+    if not 1 <= scale <= 99:
+        raise ValueError(f"scale must be 1 to 99, got {scale}")
+    rng = random.Random(CARNIVAL_SEED + scale)
+    cards = [DEFAULT_VENUES, *(_abroad(copy) for copy in range(2, scale + 1))]
+    venues = [venue for card in cards for venue in card]
+    cases = tuple((case, count * scale) for case, count in DEFAULT_CASES)
+    plans = _assign_cases(rng, venues, cases, ABANDONED_MEETING)
+    meetings = []
+    for card in cards:
+        names = _Names(rng)  # a country's runner names are unique within it
+        meetings += [_meeting(rng, names, venue, plans) for venue in card]
+    countries = sorted({venue.location for venue in venues})
+    return {
+        "version": 1,
+        "name": f"carnival-x{scale}",
+        "description": (
+            f"The default Saturday's card {scale} times over, raced in "
+            f"{', '.join(countries)}, with {scale} times its special cases. No faults."
+        ),
+        "date": RACE_DATE.isoformat(),
+        "seed": CARNIVAL_SEED + scale,
+        "timings": {"interimAfterSeconds": 300, "payingAfterSeconds": 720},
+        "meetings": meetings,
+    }
+
+
+def _abroad(copy: int) -> tuple[Venue, ...]:
+    """The default card's venues as copy number `copy`, in another country."""
+    country, zone = CARNIVAL_COUNTRIES[(copy - 2) % len(CARNIVAL_COUNTRIES)]
+    return tuple(
+        replace(
+            venue,
+            name=f"{venue.name} {country}",
+            mnemonic=f"{venue.mnemonic}{copy}",
+            location=country,
+            timezone=zone,
+        )
+        for venue in DEFAULT_VENUES
+    )
 
 
 def build_faulty_morning() -> JsonDict:
@@ -521,9 +584,9 @@ BUILDERS: dict[str, Callable[[], JsonDict]] = {
 }
 
 
-def render(name: str) -> str:
-    """The named scenario as the JSON text committed under scenarios/."""
-    data = BUILDERS[name]()
+def render(name: str, *, scale: int = DEFAULT_CARNIVAL_SCALE) -> str:
+    """The named scenario as JSON text; `scale` is the carnival day's size."""
+    data = build_carnival(scale) if name == "carnival" else BUILDERS[name]()
     parse_scenario(data, source=f"generated {name}")
     return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
@@ -531,11 +594,16 @@ def render(name: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the named scenario (default: 'default') to standard output."""
     args = list(sys.argv[1:] if argv is None else argv)
-    name = args[0] if args else "default"
-    if name not in BUILDERS or len(args) > 1:
-        sys.stderr.write(f"usage: generate [{'|'.join(BUILDERS)}]\n")
+    name = args.pop(0) if args else "default"
+    scale = DEFAULT_CARNIVAL_SCALE
+    if name == "carnival" and len(args) == 2 and args[0] == "--scale":
+        scale = int(args[1]) if args[1].isdigit() else 0
+        args = [] if 1 <= scale <= 99 else args
+    if (name not in BUILDERS and name != "carnival") or args:
+        names = "|".join(BUILDERS)
+        sys.stderr.write(f"usage: generate [{names}] | carnival [--scale 1-99]\n")
         return 2
-    sys.stdout.write(render(name))
+    sys.stdout.write(render(name, scale=scale))
     return 0
 
 
