@@ -88,9 +88,13 @@ def run_replay(
 def _scale_delays(scale: float) -> None:
     settings = get_settings()
     # Post-race follow-ups are not scaled: they are the schedule, not a retry.
-    for name in ("morning_task_retry_delays_seconds", "pre_race_retry_delays_seconds"):
-        delays = [delay * scale for delay in getattr(settings, name)]
-        os.environ[f"RACING_{name.upper()}"] = ",".join(str(d) for d in delays)
+    scaled = {
+        "RACING_MORNING_TASK_RETRY_DELAYS_SECONDS": settings.morning_retry_policy,
+        "RACING_PRE_RACE_RETRY_DELAYS_SECONDS": settings.pre_race_retry_policy,
+    }
+    for variable, policy in scaled.items():
+        delays = policy.scaled(scale).seconds()
+        os.environ[variable] = ",".join(str(delay) for delay in delays)
     _reload()
 
 

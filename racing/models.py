@@ -95,10 +95,6 @@ class ResultState(StrEnum):
     UNCHANGED = "unchanged"
     UNCONFIRMED = "unconfirmed"
 
-    @property
-    def settled(self) -> bool:
-        return self is not ResultState.PENDING
-
 
 class ScrapeOutcome(StrEnum):
     # Claimed by a run that is fetching it now; no other run may take the race.

@@ -92,3 +92,12 @@ def ticks(start: datetime, end: datetime) -> list[datetime]:
 def race_calls(server: SimulatorServer) -> int:
     """How many single-race requests the simulator answered."""
     return server.request_counts().get("race", 0)
+
+
+def run_windows(
+    server: SimulatorServer, jobs: DirectJobs, start: datetime, end: datetime
+) -> None:
+    """Run T-60 then T-15 at every 5-minute tick from `start` up to `end`."""
+    for when in ticks(start, end):
+        at(server, jobs, when, "t60")
+        at(server, jobs, when, "t15")

@@ -6,7 +6,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from racing.models import JobRun, Meeting, OddsSnapshot, Race, Runner, Scrape
-from tests.factories import Day, at, local, meeting, race, race_calls, runner, scenario
+from tests.factories import (
+    Day,
+    at,
+    local,
+    meeting,
+    race,
+    race_calls,
+    run_windows,
+    runner,
+    scenario,
+)
 
 
 def _scrapes(sessions: sessionmaker[Session], **where: Any) -> list[Scrape]:
@@ -22,10 +32,7 @@ def test_each_race_is_scraped_once_per_window_over_its_three_runs(
     at(server, jobs, local(6), "morning")
     calls_after_morning = race_calls(server)
 
-    for tick in range(11 * 60 + 45, 13 * 60 + 5, 5):
-        when = local(tick // 60, tick % 60)
-        at(server, jobs, when, "t60")
-        at(server, jobs, when, "t15")
+    run_windows(server, jobs, local(11, 45), local(13, 0))
 
     t60 = _scrapes(sessions, kind="t60")
     t15 = _scrapes(sessions, kind="t15")
@@ -90,10 +97,7 @@ def test_a_delayed_race_is_scraped_in_the_windows_of_its_new_time(
     )
     at(server, jobs, local(6), "morning")
 
-    for tick in range(11 * 60 + 50, 13 * 60 + 10, 5):
-        when = local(tick // 60, tick % 60)
-        at(server, jobs, when, "t60")
-        at(server, jobs, when, "t15")
+    run_windows(server, jobs, local(11, 50), local(13, 5))
 
     t60 = [(s.outcome, s.started_at) for s in _scrapes(sessions, kind="t60")]
     t15 = [(s.outcome, s.started_at) for s in _scrapes(sessions, kind="t15")]
@@ -114,10 +118,7 @@ def test_a_race_brought_forward_is_scraped_in_its_earlier_window(
     )
     at(server, jobs, local(6), "morning")
 
-    for tick in range(11 * 60 + 50, 12 * 60 + 45, 5):
-        when = local(tick // 60, tick % 60)
-        at(server, jobs, when, "t60")
-        at(server, jobs, when, "t15")
+    run_windows(server, jobs, local(11, 50), local(12, 40))
 
     t60 = [(s.outcome, s.started_at) for s in _scrapes(sessions, kind="t60")]
     t15 = [(s.outcome, s.started_at) for s in _scrapes(sessions, kind="t15")]
