@@ -52,7 +52,7 @@ def racing_engine() -> Engine:
 @cache
 def racing_sessions() -> sessionmaker[Session]:
     """Session factory bound to `racing_engine()`."""
-    return session_factory(racing_engine())
+    return session_factory(racing_engine(), retry=get_settings().db_retry_policy)
 
 
 def forget_engine() -> None:

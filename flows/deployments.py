@@ -75,6 +75,11 @@ class DeploymentSpec:
         """The entrypoint's flow function, e.g. `pre_race_t60`."""
         return self.entrypoint.partition(":")[2]
 
+    def load_flow(self) -> Flow[..., Any]:
+        """The flow object the entrypoint names."""
+        flow: Flow[..., Any] = getattr(import_module(self.module), self.function)
+        return flow
+
 
 def daily(at: time, slug_prefix: str = "daily") -> ScheduleSpec:
     """A schedule at `at` every day, slugged by the time, e.g. `daily-0600`."""
@@ -175,7 +180,7 @@ def prefect_yaml_entry(
 
 def runner_deployment(spec: DeploymentSpec, timezone: str) -> RunnerDeployment:
     """The deployment as `serve()` runs it, in this process, without a work pool."""
-    flow: Flow[..., Any] = getattr(import_module(spec.module), spec.function)
+    flow = spec.load_flow()
     schedules = [
         Cron(s.cron, timezone=timezone, slug=s.slug, parameters=s.parameters)
         for s in spec.schedules

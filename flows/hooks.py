@@ -4,6 +4,8 @@
 the flow's run context and possibly in another process (a runner reports a killed run
 as crashed), so they open their own database session and never raise: a hook error
 would only be logged by Prefect, so it is logged here with the run's context instead.
+A database that stays away through the short retries leaves the JobRun running (or
+unwritten); the stale-run reaper finalises it from Prefect's record once it is back.
 The hook that writes a failed or partial status also emits the Prefect event that
 notifications react to (`flows/notifications.py`); `record_summary` publishes the run's
 artifacts (`flows/artifacts.py`).
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 from flows.artifacts import publish_run_artifacts
 from flows.database import racing_sessions
 from flows.notifications import emit_problem, problem_event
-from racing.database import transaction
+from racing.database import run_transaction
 from racing.errors import RacingError
 from racing.job_runs import (
     JobSummary,
@@ -42,10 +44,14 @@ def record_summary(job_run_id: int, summary: JobSummary) -> dict[str, Any]:
 
     Returns the flow's result: the JobRun id and the summary's metadata.
     """
-    with transaction(racing_sessions()) as session:
-        job_type = save_summary(
-            session=session, job_run_id=job_run_id, summary=summary
-        ).job_type
+    job_type = run_transaction(
+        racing_sessions(),
+        lambda session: (
+            save_summary(
+                session=session, job_run_id=job_run_id, summary=summary
+            ).job_type
+        ),
+    )
     _publish_artifacts(job_type, job_run_id, summary)
     if summary.status is JobStatus.FAILED:
         raise JobFailed(summary.error or "every item failed")
@@ -78,14 +84,17 @@ def current_job_run_id(job_type: str) -> int:
     The on_running hook normally created it already; opening is idempotent, so the flow
     body never depends on the hook having run first.
     """
-    with transaction(racing_sessions()) as session:
-        job_run = open_job_run(
-            session=session,
-            flow_run_id=str(current_flow_run.id),
-            job_type=job_type,
-            started_at=plain_utc(None),
-        )
-        return job_run.id
+    return run_transaction(
+        racing_sessions(),
+        lambda session: (
+            open_job_run(
+                session=session,
+                flow_run_id=str(current_flow_run.id),
+                job_type=job_type,
+                started_at=plain_utc(None),
+            ).id
+        ),
+    )
 
 
 class JobRunHooks:
@@ -97,8 +106,9 @@ class JobRunHooks:
     def on_running(self, flow: Flow[..., Any], flow_run: FlowRun, state: State) -> None:
         """Open the JobRun (status running) as the flow run starts."""
         try:
-            with transaction(racing_sessions()) as session:
-                self._open(session, flow_run, state)
+            run_transaction(
+                racing_sessions(), lambda session: self._open(session, flow_run, state)
+            )
         except Exception:
             self._log_failure(flow, flow_run, "open")
 
@@ -143,18 +153,21 @@ class JobRunHooks:
         error: str | None,
     ) -> None:
         finished_at = plain_utc(state.timestamp)
+
+        def finalise(session: Session) -> dict[str, Any] | None:
+            # A run that crashed before on_running fired still gets its record.
+            job_run = self._open(session, flow_run, state)
+            status = finish_job_run(
+                session=session,
+                flow_run_id=str(flow_run.id),
+                finished_at=finished_at,
+                error=error,
+            )
+            # Only the hook that wrote the final status reports it: one event.
+            return problem_event(job_run, flow_run.name) if status else None
+
         try:
-            with transaction(racing_sessions()) as session:
-                # A run that crashed before on_running fired still gets its record.
-                job_run = self._open(session, flow_run, state)
-                status = finish_job_run(
-                    session=session,
-                    flow_run_id=str(flow_run.id),
-                    finished_at=finished_at,
-                    error=error,
-                )
-                # Only the hook that wrote the final status reports it: one event.
-                event = problem_event(job_run, flow_run.name) if status else None
+            event = run_transaction(racing_sessions(), finalise)
         except Exception:
             self._log_failure(flow, flow_run, "finalise")
             return

@@ -13,7 +13,7 @@ from flows.hooks import JobRunHooks, current_job_run_id, record_summary
 from flows.pools import bounded_pool
 from racing import morning
 from racing.clock import as_instant, make_clock
-from racing.database import transaction
+from racing.database import run_transaction
 from racing.errors import FetchError
 from racing.morning_plan import start_morning
 from racing.settings import get_settings
@@ -90,15 +90,17 @@ def morning_scrape(
     instant = as_instant(as_of, settings.zone) if as_of else None
     day = racing_date or morning.racing_day(make_clock(instant)(), settings.zone)
     job_run_id = current_job_run_id(morning.JOB_TYPE)
-    with transaction(racing_sessions()) as session:
-        plan = start_morning(
+    plan = run_transaction(
+        racing_sessions(),
+        lambda session: start_morning(
             session=session,
             job_run_id=job_run_id,
             day=day,
             retry=retry,
             retry_of=retry_of,
             meetings=meetings,
-        )
+        ),
+    )
     if plan.nothing_to_do:
         return record_summary(job_run_id, morning.nothing_to_retry(plan))
 

@@ -2,13 +2,14 @@
 
 Prefect is asked about each running JobRun's flow run; `racing.reaper` decides which
 are abandoned (over, gone from Prefect, or older than RACING_STALE_RUN_MINUTES) and
-frees the scrapes that dead runs left claimed. It then asks Prefect for the runs of our
-deployments that were cancelled before they started (a CANCEL_NEW collision) and
-records the new ones in `skipped_runs`.
+frees the scrapes that dead runs left claimed. Prefect is then asked for our flows'
+ended runs, to record those that never reached the database, and for the runs of our
+deployments that were cancelled before they started (a CANCEL_NEW collision), recorded
+in `skipped_runs`. Every JobRun the reaper fails is reported like a failed run.
 """
 
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,9 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterName,
+    FlowFilter,
+    FlowFilterId,
+    FlowFilterName,
     FlowRunFilter,
     FlowRunFilterDeploymentId,
     FlowRunFilterExpectedStartTime,
@@ -33,8 +37,10 @@ from prefect.runtime import flow_run as current_flow_run
 from flows.database import racing_sessions
 from flows.deployments import deployment_specs
 from flows.hooks import JobRunHooks, current_job_run_id, plain_utc, record_summary
+from flows.notifications import emit_problem, problem_event
 from racing import reaper
 from racing.clock import as_instant, make_clock
+from racing.models import JobRun
 from racing.settings import get_settings
 
 HOOKS = JobRunHooks(reaper.JOB_TYPE)
@@ -112,6 +118,75 @@ def _cancelled_run(run: FlowRun, names: dict[UUID, str]) -> reaper.CancelledRun:
     )
 
 
+@cache
+def flow_job_types() -> dict[str, str]:
+    """Flow name -> the job type of its runs (one flow may have several deployments).
+
+    Loaded on first use: this module is one of the flows it loads.
+    """
+    return {spec.load_flow().name: spec.job_type for spec in deployment_specs()}
+
+
+def ended_runs(client: SyncPrefectClient, since: datetime) -> list[reaper.EndedRun]:
+    """Our flows' runs due since `since` that ended, less those never started
+    because a concurrency limit cancelled them (those are skipped runs)."""
+    by_name = flow_job_types()
+    flows = client.read_flows(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=list(by_name)))
+    )
+    job_types = {f.id: by_name[f.name] for f in flows}
+    if not job_types:
+        return []
+    runs_filter = FlowRunFilter(
+        state=FlowRunFilterState(
+            type=FlowRunFilterStateType(
+                any_=[StateType(t) for t in reaper.TERMINAL_STATES]
+            )
+        ),
+        expected_start_time=FlowRunFilterExpectedStartTime(after_=since),
+    )
+    found: list[reaper.EndedRun] = []
+    offset = 0
+    while True:
+        page = client.read_flow_runs(
+            flow_filter=FlowFilter(id=FlowFilterId(any_=list(job_types))),
+            flow_run_filter=runs_filter,
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=PAGE_SIZE,
+            offset=offset,
+        )
+        found += [_ended_run(run, job_types) for run in page if _started(run)]
+        offset += len(page)
+        if len(page) < PAGE_SIZE:
+            return found
+
+
+def _started(run: FlowRun) -> bool:
+    return run.run_count > 0 or run.state_type is not StateType.CANCELLED
+
+
+def _ended_run(run: FlowRun, job_types: dict[UUID, str]) -> reaper.EndedRun:
+    assert run.state is not None  # the filter asked for terminal states
+    return reaper.EndedRun(
+        flow_run_id=str(run.id),
+        job_type=job_types[run.flow_id],
+        state=run.state.type.value,
+        message=run.state.message,
+        ended_at=plain_utc(run.end_time or run.state.timestamp),
+        started_at=plain_utc(run.start_time) if run.run_count > 0 else None,
+    )
+
+
+def report_failures(found: list[reaper.Abandoned]) -> None:
+    """Send the failure event of each JobRun the reaper failed, as its hook would."""
+    with racing_sessions()() as session:
+        for item in found:
+            job_run = session.get_one(JobRun, item.job_run_id)
+            event = problem_event(job_run, item.flow_run_id)
+            if event is not None:
+                emit_problem(event)
+
+
 @task(name="record-skipped-runs", cache_policy=NO_CACHE)
 def skipped_runs_task(now: datetime) -> reaper.SkippedReport:
     """Record the runs of our deployments cancelled before they started."""
@@ -144,15 +219,33 @@ def reap_task(
             max_age=timedelta(minutes=max_age_minutes),
             own_flow_run_id=own_flow_run_id,
         )
+        reaper.record_unrecorded_runs(
+            sessions=racing_sessions(),
+            fetch=partial(ended_runs, client),
+            now=now,
+            report=report,
+        )
     get_run_logger().info(
-        "reaper: %d running job runs checked, %d abandoned, %d lookups failed; "
+        "reaper: %d running job runs checked, %d abandoned, %d finalised from "
+        "their counts, %d lookups failed; %d ended runs never recorded added; "
         "%d running scrapes of finished runs failed",
         report.checked,
         len(report.abandoned),
+        len(report.recovered),
         len(report.lookup_errors),
+        len(report.unrecorded),
         report.scrapes_failed,
     )
+    _report_failures(report.abandoned + report.unrecorded)
     return report
+
+
+def _report_failures(found: list[reaper.Abandoned]) -> None:
+    # The JobRuns are already failed: a Prefect API hiccup must not fail the reaper.
+    try:
+        report_failures(found)
+    except Exception:
+        get_run_logger().warning("could not report reaped job runs", exc_info=True)
 
 
 @flow(name="stale-run-reaper", **HOOKS.as_kwargs())

@@ -2,11 +2,21 @@
 
 Migrations are the only way the schema is made outside tests: `racing db upgrade` runs
 them as a step of its own before any flow starts.
+
+Every write goes through `run_transaction`, which runs a unit of work again from the
+start after a transient database error: a deadlock or serialization failure on
+PostgreSQL, a connection lost or refused while the server restarts, a locked SQLite
+file. The waits are short (RACING_DB_RETRY_DELAYS_SECONDS, seconds in all), so a
+database that stays away fails the item or the run with a clear error instead.
 """
 
-from collections.abc import Iterator
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -14,12 +24,27 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from racing.errors import ConfigError
+from racing.errors import ConfigError, RacingError
+from racing.retry_policy import RetryPolicy
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Waits before each retry of a unit of work that met a transient error, when the
+# session factory was not given the configured ones.
+DEFAULT_DB_RETRY = RetryPolicy.from_delays((0.5, 2.0, 5.0))
+# PostgreSQL error classes worth another try: serialization failure, deadlock, every
+# connection exception (08xxx) and the server shutting down or restarting (57P0x).
+_TRANSIENT_SQLSTATES = ("40001", "40P01", "08", "57P01", "57P02", "57P03")
+
+T = TypeVar("T")
+
+
+class DatabaseUnavailable(RacingError):
+    """The racing database could not be used, even after the short retries."""
 
 
 def make_engine(url: str) -> Engine:
@@ -43,9 +68,14 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded values after commit, for summaries after the fact."""
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(
+    engine: Engine, retry: RetryPolicy = DEFAULT_DB_RETRY
+) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit, for summaries after the fact.
+
+    `retry` is how `run_transaction` retries units of work on these sessions.
+    """
+    return sessionmaker(engine, expire_on_commit=False, info={"db_retry": retry})
 
 
 @contextmanager
@@ -53,6 +83,58 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed if the block ends normally, rolled back if not."""
     with factory() as session, session.begin():
         yield session
+
+
+def run_transaction(
+    factory: sessionmaker[Session],
+    work: Callable[[Session], T],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`work(session)` in one transaction, run again after a transient error.
+
+    `work` must touch nothing but the session: after a failure it runs again from
+    the start in a new transaction. When the retries are spent, a transient error
+    becomes a `DatabaseUnavailable` with one line saying what happened.
+    """
+    policy: RetryPolicy = factory.kw.get("info", {}).get("db_retry", DEFAULT_DB_RETRY)
+    for retry in range(policy.attempts):
+        try:
+            with transaction(factory) as session:
+                return work(session)
+        except DBAPIError as exc:
+            if not is_transient(exc):
+                raise
+            if retry == policy.retries:
+                url = str(factory.kw["bind"].url)
+                raise DatabaseUnavailable(
+                    f"{describe_database_error(url, exc)} "
+                    f"(gave up after {policy.attempts} tries)"
+                ) from exc
+            delay = policy.delay(retry + 1)
+            log.warning(
+                "database error, try %d of %d, again in %.1fs: %s",
+                retry + 1,
+                policy.attempts,
+                delay,
+                _first_line(exc),
+            )
+            sleep(delay)
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether a driver error may pass if the same work is tried again shortly."""
+    if exc.connection_invalidated:
+        return True
+    cause = exc.orig
+    if isinstance(cause, sqlite3.OperationalError):
+        return "locked" in str(cause) or "busy" in str(cause)
+    sqlstate: str | None = getattr(cause, "sqlstate", None)
+    if sqlstate is None:
+        # psycopg gives no SQLSTATE when it cannot connect at all.
+        return type(cause).__name__ == "OperationalError"
+    return sqlstate.startswith(_TRANSIENT_SQLSTATES)
 
 
 def alembic_config(url: str) -> Config:
@@ -99,8 +181,13 @@ def check_schema(url: str) -> None:
 def describe_database_error(url: str, exc: BaseException) -> str:
     """One line for an error from the database driver, with what to check."""
     cause = getattr(exc, "orig", None) or exc
-    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else "?"
     return (
-        f"database {safe_url(url)}: {type(cause).__name__}: {first_line}; check "
-        "RACING_DATABASE_URL and that the database server is running"
+        f"database {safe_url(url)}: {type(cause).__name__}: {_first_line(exc)}; "
+        "check RACING_DATABASE_URL and that the database server is running"
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else "?"

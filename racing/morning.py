@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from racing.database import transaction
+from racing.database import run_transaction
 from racing.errors import FetchError
 from racing.job_runs import JobSummary, describe_failures
 from racing.morning_plan import JOB_TYPE, MorningPlan
@@ -77,12 +77,15 @@ def store_meeting_list(
             "and RACING_TAB_JURISDICTION",
             transient=False,
         )
-    refs = []
-    with transaction(sessions) as session:
+
+    def store(session: Session) -> list[MeetingRef]:
+        refs = []
         for record in listing.meetings:
             meeting = upsert_meeting(record, session=session, now=now)
             refs.append(meeting_ref(meeting, session=session))
-    return refs
+        return refs
+
+    return run_transaction(sessions, store)
 
 
 def scrape_meeting(
@@ -118,16 +121,21 @@ def _scrape_race(
     job_run_id: int,
     clock: Callable[[], datetime],
 ) -> RaceAttempt | None:
-    # No claim guard here: the morning scrape of a race may be repeated by design.
     """Scrape a race unless this job run already did (a task retry skips it)."""
-    with transaction(sessions) as session:
+    # No claim guard here: the morning scrape of a race may be repeated by design.
+
+    def plan(session: Session) -> int | None:
         if race_done_in_run(
             session=session, job_run_id=job_run_id, race_id=race.race_id, kind=KIND
         ):
             return None
-        attempt = next_attempt(
+        return next_attempt(
             session=session, job_run_id=job_run_id, race_id=race.race_id, kind=KIND
         )
+
+    attempt = run_transaction(sessions, plan)
+    if attempt is None:
+        return None
     return scrape_race(
         race,
         kind=KIND,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from racing.database import transaction
+from racing.database import run_transaction
 from racing.errors import FetchError, TabError
 from racing.models import ScrapeOutcome
 from racing.scrapes import claim_scrape, finish_scrape
@@ -58,8 +58,9 @@ def scrape_race(
     attempt that keep this one from starting (see `claim_scrape`).
     """
     started = clock()
-    with transaction(sessions) as session:
-        claim = claim_scrape(
+    claim = run_transaction(
+        sessions,
+        lambda session: claim_scrape(
             session=session,
             job_run_id=job_run_id,
             kind=kind,
@@ -69,25 +70,30 @@ def scrape_race(
             attempt=attempt,
             busy=busy,
             late=late,
-        )
-        if claim is None:
-            log.info("%s scrape of %s: another run holds it", kind, race.code)
-            return None
-        claimed = claim.attempt
+        ),
+    )
+    if claim is None:
+        log.info("%s scrape of %s: another run holds it", kind, race.code)
+        return None
+    claimed = claim.attempt
 
     result = _fetch(race, kind, claimed, client)
     if result.record is not None and judge is not None:
         result = RaceAttempt(race, claimed, judge(result.record), record=result.record)
 
-    with transaction(sessions) as session:
+    finished = clock()
+
+    def record(session: Session) -> None:
         scrape = session.merge(claim)
         finish_scrape(
-            scrape, outcome=result.outcome, finished_at=clock(), error=result.error
+            scrape, outcome=result.outcome, finished_at=finished, error=result.error
         )
         if result.record is not None:
             store_race(
                 race, result.record, session=session, now=started, scrape_id=scrape.id
             )
+
+    run_transaction(sessions, record)
     return result
 
 

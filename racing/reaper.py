@@ -10,6 +10,12 @@ A run that died also leaves its claimed scrapes `running`, and a `running` claim
 every other run away from that race: the reaper fails the claims of every finished
 JobRun, including runs a crash hook finalised, so the race can be scraped again.
 
+A run whose hooks could not reach the database (it was down through their short
+retries) is finalised here once the database is back: from the counts the flow saved
+when Prefect says it completed, as failed otherwise. A run that never reached the
+database at all (down when it started) has no JobRun; Prefect lists it among our
+flows' ended runs, and the reaper records it as failed, so job_runs misses nothing.
+
 A run that a deployment concurrency limit cancelled before it started (CANCEL_NEW)
 leaves no JobRun at all. The reaper is also handed those, as Prefect lists them, and
 records each once in `skipped_runs`, so a slot held by a stuck run is seen.
@@ -40,6 +46,14 @@ TERMINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 # them this long, so it never races a hook that is about to do the job properly.
 HOOK_GRACE = timedelta(minutes=5)
 ABANDONED_SCRAPE_ERROR = "abandoned"
+RECOVERED = (
+    "finalised by the reaper from the saved counts: the flow run completed while "
+    "the database was unreachable from its hooks"
+)
+# How far back the reaper asks Prefect for ended runs that have no JobRun. Prefect
+# keeps no history of which racing database a run wrote to: one Prefect workspace
+# serves one racing database.
+UNRECORDED_LOOKBACK = timedelta(hours=24)
 # How far back the reaper asks Prefect for runs cancelled before they started.
 SKIPPED_LOOKBACK = timedelta(hours=24)
 # Prefect may cancel a run after a later-scheduled one (a worker that polls late), so
@@ -87,6 +101,20 @@ class SkippedReport:
 
 
 @dataclass(frozen=True)
+class EndedRun:
+    """A flow run of one of our flows that Prefect reports ended."""
+
+    flow_run_id: str
+    job_type: str
+    # Prefect's terminal state type, e.g. "FAILED", its message and when it ended.
+    state: str
+    message: str | None
+    ended_at: datetime
+    # When it started; None when it never did (Prefect gave it no start time).
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Abandoned:
     """A JobRun the reaper marked failed, and why."""
 
@@ -106,6 +134,13 @@ class ReapReport:
     lookup_errors: dict[int, str] = field(default_factory=dict)
     # Claimed scrapes of finished JobRuns, failed as abandoned.
     scrapes_failed: int = 0
+    # JobRuns of runs that completed in Prefect while their hooks could not write:
+    # finalised from the flow's saved counts. `reason` says so.
+    recovered: list[Abandoned] = field(default_factory=list)
+    # Ended flow runs that never reached the database, recorded as failed JobRuns.
+    unrecorded: list[Abandoned] = field(default_factory=list)
+    # Why Prefect could not be asked for ended runs, when it could not.
+    unrecorded_error: str | None = None
 
 
 def abandonment_reason(
@@ -174,9 +209,12 @@ def reap_stale_runs(
         if reason is None:
             continue
         ended_at = _ended_at(reported, now)
-        abandoned = _abandon(sessions, flow_run_id, reason, ended_at)
-        if abandoned is not None:
-            report.abandoned.append(abandoned)
+        if reported is not None and reported.type == "COMPLETED":
+            recovered = _finalise(sessions, flow_run_id, RECOVERED, ended_at)
+            report.recovered += [recovered] if recovered else []
+            continue
+        abandoned = _finalise(sessions, flow_run_id, reason, ended_at, failed=True)
+        report.abandoned += [abandoned] if abandoned else []
 
     with transaction(sessions) as session:
         report.scrapes_failed = fail_orphaned_scrapes(session=session, now=now)
@@ -294,18 +332,14 @@ def summarise(report: ReapReport, skipped: SkippedReport | None = None) -> JobSu
     """
     meta: dict[str, Any] = {
         "checked": report.checked,
-        "abandoned": [
-            {
-                "jobRunId": item.job_run_id,
-                "jobType": item.job_type,
-                "flowRunId": item.flow_run_id,
-                "reason": item.reason,
-            }
-            for item in report.abandoned
-        ],
+        "abandoned": _listed(report.abandoned),
+        "recovered": _listed(report.recovered),
+        "unrecorded": _listed(report.unrecorded),
         "lookupErrors": {str(k): v for k, v in report.lookup_errors.items()},
         "scrapesFailed": report.scrapes_failed,
     }
+    if report.unrecorded_error is not None:
+        meta["unrecordedError"] = report.unrecorded_error
     if skipped is not None:
         meta["skippedRuns"] = skipped.recorded
         if skipped.error is not None:
@@ -317,6 +351,18 @@ def summarise(report: ReapReport, skipped: SkippedReport | None = None) -> JobSu
         meta=meta,
         error=describe_failures("lookups", failed, report.checked),
     )
+
+
+def _listed(items: list[Abandoned]) -> list[dict[str, Any]]:
+    return [
+        {
+            "jobRunId": item.job_run_id,
+            "jobType": item.job_type,
+            "flowRunId": item.flow_run_id,
+            "reason": item.reason,
+        }
+        for item in items
+    ]
 
 
 def _running(
@@ -342,26 +388,111 @@ def _ended_at(reported: ReportedState | None, now: datetime) -> datetime:
     return now
 
 
-def _abandon(
-    sessions: sessionmaker[Session], flow_run_id: str, reason: str, ended_at: datetime
+def _finalise(
+    sessions: sessionmaker[Session],
+    flow_run_id: str,
+    reason: str,
+    ended_at: datetime,
+    *,
+    failed: bool = False,
 ) -> Abandoned | None:
+    """Finalise a running JobRun: failed with `reason`, or from its counts."""
     with transaction(sessions) as session:
         status = finish_job_run(
-            session=session, flow_run_id=flow_run_id, finished_at=ended_at, error=reason
+            session=session,
+            flow_run_id=flow_run_id,
+            finished_at=ended_at,
+            error=reason if failed else None,
         )
         if status is None:
             return None
         job_run = session.scalars(
             select(JobRun).where(JobRun.flow_run_id == flow_run_id)
         ).one()
+        if not failed:
+            job_run.meta = {**job_run.meta, "finalisedBy": "reaper"}
         log.warning(
-            "job run %s (%s, flow run %s) %s",
+            "job run %s (%s, flow run %s) %s: %s",
             job_run.id,
             job_run.job_type,
             flow_run_id,
+            status.value,
             reason,
         )
         return Abandoned(job_run.id, job_run.job_type, flow_run_id, reason)
+
+
+def record_unrecorded_runs(
+    *,
+    sessions: sessionmaker[Session],
+    fetch: Callable[[datetime], list[EndedRun]],
+    now: datetime,
+    report: ReapReport,
+) -> None:
+    """Ask Prefect (through `fetch`, given the earliest start wanted) for our flows'
+    ended runs, and add a failed JobRun for each that has none, to `report` too.
+
+    Such a run could not reach the database from its body or its hooks, so it did
+    not do its job, whatever state Prefect gave it. A failed lookup is reported, not
+    raised; the next reaper run looks back as far.
+    """
+    try:
+        runs = fetch(now - UNRECORDED_LOOKBACK)
+    except Exception as exc:
+        log.warning("looking up ended runs without a JobRun failed: %s", exc)
+        report.unrecorded_error = f"{type(exc).__name__}: {exc}"
+        return
+    report.unrecorded += _record_unrecorded(sessions, runs, now)
+
+
+def _record_unrecorded(
+    sessions: sessionmaker[Session], runs: list[EndedRun], now: datetime
+) -> list[Abandoned]:
+    ended = [run for run in runs if now - run.ended_at >= HOOK_GRACE]
+    with sessions() as session:
+        known = set(
+            session.scalars(
+                select(JobRun.flow_run_id).where(
+                    JobRun.flow_run_id.in_([run.flow_run_id for run in ended])
+                )
+            )
+        )
+    added = [
+        _add_unrecorded(sessions, run) for run in ended if run.flow_run_id not in known
+    ]
+    return [item for item in added if item is not None]
+
+
+def _add_unrecorded(sessions: sessionmaker[Session], run: EndedRun) -> Abandoned | None:
+    detail = f" ({run.message})" if run.message else ""
+    reason = (
+        "never recorded: the racing database was unreachable during the run; "
+        f"Prefect reports the flow run {run.state}{detail}"
+    )
+    started_at = run.started_at or run.ended_at
+    row = JobRun(
+        flow_run_id=run.flow_run_id,
+        job_type=run.job_type,
+        status=JobStatus.FAILED.value,
+        started_at=started_at,
+        completed_at=run.ended_at,
+        duration_ms=max(0, int((run.ended_at - started_at).total_seconds() * 1000)),
+        items_processed=0,
+        items_failed=0,
+        error_message=reason,
+        meta={"recordedBy": "reaper"},
+        retry_count=0,
+    )
+    try:
+        with transaction(sessions) as session:
+            session.add(row)
+    except IntegrityError:
+        # Its own hook or another reaper run recorded it meanwhile.
+        return None
+    log.warning(
+        "job run %s (%s, flow run %s) %s", row.id, run.job_type, run.flow_run_id, reason
+    )
+    return Abandoned(row.id, run.job_type, run.flow_run_id, reason)
 
 
 def _add_skipped_run(

@@ -24,7 +24,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from racing.clock import Clock
-from racing.database import transaction
+from racing.database import run_transaction
 from racing.job_runs import JobSummary, describe_failures
 from racing.models import Meeting, Race, Result, ResultState, Scrape
 from racing.race_scrape import scrape_race
@@ -153,8 +153,10 @@ def check_result(
     else:
         state = _judge(attempt.record, before, clock(), last_check)
 
-    with transaction(sessions) as session:
-        _settle(session, due.race.race_id, state, attempt.record)
+    run_transaction(
+        sessions,
+        lambda session: _settle(session, due.race.race_id, state, attempt.record),
+    )
     outcome = CheckOutcome(due.race, due.check, state, attempt.error)
     _log(outcome)
     return outcome

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     morning_task_retry_delays_seconds: SecondsList = [10.0, 30.0]
     pre_race_retry_delays_seconds: SecondsList = [60.0, 120.0]
     post_race_followup_delays_seconds: SecondsList = [300.0, 300.0, 600.0]
+    # Waits before each new try of a database transaction that met a transient
+    # error (deadlock, lost connection, server restarting); kept short on purpose.
+    db_retry_delays_seconds: SecondsList = [0.5, 2.0, 5.0]
     morning_retry_times: Annotated[list[time], NoDecode] = [
         time(6, 15),
         time(6, 30),
@@ -112,6 +115,7 @@ class Settings(BaseSettings):
         "morning_task_retry_delays_seconds",
         "pre_race_retry_delays_seconds",
         "post_race_followup_delays_seconds",
+        "db_retry_delays_seconds",
         mode="before",
     )
     @classmethod
@@ -146,6 +150,11 @@ class Settings(BaseSettings):
     def post_race_followups(self) -> RetryPolicy:
         """Result follow-ups after the first check, and the wait before each."""
         return RetryPolicy.from_delays(self.post_race_followup_delays_seconds)
+
+    @property
+    def db_retry_policy(self) -> RetryPolicy:
+        """New tries of a database transaction after a transient error."""
+        return RetryPolicy.from_delays(self.db_retry_delays_seconds)
 
     def redact(self, text: str) -> str:
         """`text` with the database password and the webhook URL masked."""

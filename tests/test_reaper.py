@@ -14,12 +14,14 @@ from racing.models import JobRun, Scrape, SkippedRun
 from racing.reaper import (
     SKIPPED_LOOKBACK,
     CancelledRun,
+    EndedRun,
     ReapReport,
     ReportedState,
     StateLookup,
     collect_skipped_runs,
     reap_stale_runs,
     record_skipped_runs,
+    record_unrecorded_runs,
     skipped_runs_since,
     summarise,
 )
@@ -106,8 +108,8 @@ def test_a_job_run_whose_flow_run_crashed_is_failed_with_what_prefect_said(
     assert [a.job_run_id for a in report.abandoned] == [job.id]
 
 
-@pytest.mark.parametrize("state", ["FAILED", "CANCELLED", "COMPLETED"])
-def test_every_terminal_flow_run_state_abandons_its_job_run(
+@pytest.mark.parametrize("state", ["FAILED", "CANCELLED", "CRASHED"])
+def test_every_unsuccessful_flow_run_state_abandons_its_job_run(
     sessions: sessionmaker[Session], state: str
 ) -> None:
     job = add_running_job(sessions)
@@ -117,6 +119,111 @@ def test_every_terminal_flow_run_state_abandons_its_job_run(
     found = reload(sessions, job)
     assert found.status == "failed"
     assert found.error_message == f"abandoned: Prefect reports the flow run {state}"
+
+
+@pytest.mark.parametrize(
+    ("processed", "failed", "status"), [(12, 0, "success"), (12, 3, "partial")]
+)
+def test_a_completed_run_whose_hooks_missed_the_database_is_finalised_from_its_counts(
+    sessions: sessionmaker[Session], processed: int, failed: int, status: str
+) -> None:
+    # The flow saved its summary, then the database went away before the hook ran.
+    job = add_running_job(
+        sessions, items_processed=processed, items_failed=failed, meta={"window": "t60"}
+    )
+    ended_at = NOW - timedelta(minutes=10)
+
+    report = reap(
+        sessions,
+        prefect_says({job.flow_run_id: ReportedState("COMPLETED", None, ended_at)}),
+    )
+
+    found = reload(sessions, job)
+    assert (found.status, found.items_processed, found.items_failed) == (
+        status,
+        processed,
+        failed,
+    )
+    assert found.completed_at == ended_at
+    assert found.meta == {"window": "t60", "finalisedBy": "reaper"}
+    assert found.error_message is None
+    assert [r.job_run_id for r in report.recovered] == [job.id]
+    assert report.abandoned == []
+    assert summarise(report).meta["recovered"][0]["jobRunId"] == job.id
+
+
+def ended(
+    state: str = "FAILED", minutes_ago: int = 10, message: str | None = None
+) -> EndedRun:
+    ended_at = NOW - timedelta(minutes=minutes_ago)
+    return EndedRun(
+        flow_run_id=str(uuid4()),
+        job_type="morning_scrape",
+        state=state,
+        message=message,
+        ended_at=ended_at,
+        started_at=ended_at - timedelta(seconds=30),
+    )
+
+
+def test_an_ended_run_that_never_reached_the_database_gets_a_failed_job_run(
+    sessions: sessionmaker[Session],
+) -> None:
+    lost = ended(message="database unavailable: connection refused")
+    recorded = ended()
+    add_running_job(sessions, flow_run_id=recorded.flow_run_id, status="success")
+    just_ended = ended(minutes_ago=1)
+    report = ReapReport()
+
+    record_unrecorded_runs(
+        sessions=sessions,
+        fetch=lambda since: [lost, recorded, just_ended],
+        now=NOW,
+        report=report,
+    )
+    # A second reaper run finds the same runs and adds nothing.
+    record_unrecorded_runs(
+        sessions=sessions, fetch=lambda since: [lost], now=NOW, report=report
+    )
+
+    with sessions() as session:
+        rows = {j.flow_run_id: j for j in session.scalars(select(JobRun))}
+    assert set(rows) == {lost.flow_run_id, recorded.flow_run_id}
+    row = rows[lost.flow_run_id]
+    assert (row.job_type, row.status, row.items_processed) == (
+        "morning_scrape",
+        "failed",
+        0,
+    )
+    assert row.error_message == (
+        "never recorded: the racing database was unreachable during the run; "
+        "Prefect reports the flow run FAILED "
+        "(database unavailable: connection refused)"
+    )
+    assert (row.started_at, row.completed_at, row.duration_ms) == (
+        lost.started_at,
+        lost.ended_at,
+        30_000,
+    )
+    assert [(u.job_run_id, u.flow_run_id) for u in report.unrecorded] == [
+        (row.id, lost.flow_run_id)
+    ]
+    assert summarise(report).meta["unrecorded"][0]["jobType"] == "morning_scrape"
+
+
+def test_a_failed_lookup_of_ended_runs_is_reported_not_raised(
+    sessions: sessionmaker[Session],
+) -> None:
+    def broken(since: datetime) -> list[EndedRun]:
+        raise ConnectionError("Prefect API unreachable")
+
+    report = ReapReport()
+    record_unrecorded_runs(sessions=sessions, fetch=broken, now=NOW, report=report)
+
+    assert report.unrecorded == []
+    assert summarise(report).meta["unrecordedError"] == (
+        "ConnectionError: Prefect API unreachable"
+    )
 
 
 def test_a_job_run_whose_flow_run_is_gone_from_prefect_is_failed(
@@ -466,6 +573,38 @@ def test_the_reaper_flow_asks_prefect_and_fails_only_the_dead_runs(
     job = _reaper_run(sessions, state.state_details.flow_run_id)
     assert (job.status, job.items_processed, job.items_failed) == ("success", 3, 0)
     assert {a["jobRunId"] for a in job.meta["abandoned"]} == {crashed.id, gone.id}
+
+
+@pytest.mark.usefixtures("prefect_harness", "racing_env")
+def test_the_reaper_flow_records_a_run_that_never_reached_the_database(
+    sessions: sessionmaker[Session],
+) -> None:
+    from prefect import get_client
+    from prefect.states import Failed
+
+    from flows.morning_scrape import morning_scrape
+    from flows.reaper import stale_run_reaper
+
+    # As a morning run ends whose database was down from its first statement.
+    message = "DatabaseUnavailable: database postgresql://racing:***@db/racing: ..."
+    with get_client(sync_client=True) as client:
+        lost = client.create_flow_run(morning_scrape, state=Failed(message=message))
+
+    state = stale_run_reaper(
+        as_of=datetime.now(UTC) + timedelta(minutes=6), return_state=True
+    )
+
+    with sessions() as session:
+        row = session.scalars(
+            select(JobRun).where(JobRun.flow_run_id == str(lost.id))
+        ).one()
+    assert (row.job_type, row.status) == ("morning_scrape", "failed")
+    assert row.error_message == (
+        "never recorded: the racing database was unreachable during the run; "
+        f"Prefect reports the flow run FAILED ({message})"
+    )
+    reaper_job = _reaper_run(sessions, state.state_details.flow_run_id)
+    assert str(lost.id) in {u["flowRunId"] for u in reaper_job.meta["unrecorded"]}
 
 
 @pytest.mark.usefixtures("prefect_harness", "racing_env")
