@@ -7,20 +7,30 @@ JobRun and Scrape rows in the racing database (PostgreSQL too). Then `racing ser
 takes the same deployments over and runs the stale-run reaper. About 80 seconds.
 """
 
+import contextlib
+import os
+import signal
 import subprocess
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from flows.deployments import WORK_POOL, deployment_specs, prefect_yaml_entry
 from racing.database import make_engine, session_factory, transaction
 from racing.job_runs import open_job_run
-from racing.models import JobRun, Scrape
+from racing.models import JobRun, Meeting, Race, Runner, Scrape
+from racing.simulator.scenario import Scenario, parse_scenario
+from racing.simulator.server import SimulatorServer
+from tests.factories import SYDNEY, meeting, race
 from tests.prefect_server import (
+    FLOW_RUN_SECONDS,
     PREFECT,
     RACING,
     SERVER_START_SECONDS,
@@ -33,6 +43,10 @@ from tests.prefect_server import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+WORKER = [PREFECT, "worker", "start", "--pool", WORK_POOL, "--type", "process"]
+KILL_DAY = date(2026, 11, 21)
+KILL_DAY_SIX_AM = datetime(2026, 11, 21, 6, 0, tzinfo=SYDNEY)
 
 
 def test_a_deployed_morning_scrape_run_by_a_worker_fills_the_racing_database(
@@ -116,6 +130,98 @@ def test_a_deployed_morning_scrape_run_by_a_worker_fills_the_racing_database(
     }
 
 
+def test_a_worker_killed_mid_run_leaves_a_failed_job_run_and_the_retry_picks_up(
+    stack: Stack,
+) -> None:
+    _ensure_deployed(stack)
+    # A day of its own, served slowly, so the kill lands while races are scraped.
+    slow = SimulatorServer(_slow_day(), clock=KILL_DAY_SIX_AM).start()
+    killed_env = {**stack.env, "RACING_TAB_BASE_URL": slow.base_url}
+    worker = start_process(replace(stack, env=killed_env), "killed-worker", WORKER)
+    try:
+        flow_run_id = flow_run_id_from(
+            stack.prefect(
+                "deployment",
+                "run",
+                "morning-scrape/morning-scrape",
+                "--param",
+                f"racing_date={KILL_DAY}",
+                "--param",
+                f"as_of={KILL_DAY_SIX_AM.isoformat()}",
+            )
+        )
+        _wait_for_a_scrape(stack, flow_run_id)
+        killed = _kill_tree(worker.pid)
+    finally:
+        stop_process(worker)
+
+    assert len(killed) >= 2, "the worker and the flow run's process"
+    # Nothing was left to report the run: Prefect still calls it running.
+    assert stack.api("GET", f"/flow_runs/{flow_run_id}")["state"]["type"] == "RUNNING"
+    lost, lost_scrapes = _job_run_and_scrapes(stack.racing_url, flow_run_id)
+    assert lost.status == "running"
+    assert {s.outcome for s in lost_scrapes} <= {"ok", "running"}
+
+    worker = start_process(replace(stack, env=killed_env), "worker-after", WORKER)
+    try:
+        # The reaper's schedule comes round after RACING_STALE_RUN_MINUTES (60).
+        later = datetime.now(UTC) + timedelta(minutes=61)
+        reaper_run = wait_for_terminal_state(
+            stack,
+            flow_run_id_from(
+                stack.prefect(
+                    "deployment",
+                    "run",
+                    "stale-run-reaper/stale-run-reaper",
+                    "--param",
+                    f"as_of={later.isoformat()}",
+                )
+            ),
+        )
+        retry_run = wait_for_terminal_state(
+            stack,
+            flow_run_id_from(
+                stack.prefect(
+                    "deployment",
+                    "run",
+                    "morning-scrape/morning-retries",
+                    "--param",
+                    "retry=true",
+                    "--param",
+                    f"racing_date={KILL_DAY}",
+                    "--param",
+                    f"as_of={(KILL_DAY_SIX_AM + timedelta(minutes=15)).isoformat()}",
+                )
+            ),
+        )
+    finally:
+        stop_process(worker)
+        slow.stop()
+
+    assert reaper_run["state"]["type"] == "COMPLETED", stack.tail()
+    lost, lost_scrapes = _job_run_and_scrapes(stack.racing_url, flow_run_id)
+    assert lost.status == "failed"
+    assert lost.error_message is not None
+    assert lost.error_message.startswith(
+        "abandoned: Prefect reports the flow run RUNNING after 6"
+    )
+    assert "(RACING_STALE_RUN_MINUTES)" in lost.error_message
+    # Its claimed scrapes were freed; what it stored stays.
+    assert {s.outcome for s in lost_scrapes} <= {"ok", "failed"}
+    assert "running" not in {s.outcome for s in lost_scrapes}
+
+    assert retry_run["state"]["type"] == "COMPLETED", stack.tail()
+    retry, retry_scrapes = _job_run_and_scrapes(stack.racing_url, retry_run["id"])
+    # The killed run recorded no meeting outcomes: the retry scrapes the whole day.
+    assert (retry.status, retry.items_processed, retry.items_failed) == (
+        "success",
+        2,
+        0,
+    )
+    assert sorted(s.outcome for s in retry_scrapes) == ["ok"] * 4
+    assert _day_rows(stack.racing_url, KILL_DAY) == {"races": 4, "runners": 16}
+
+
 def test_racing_serve_takes_the_deployments_over_and_runs_the_reaper(
     stack: Stack,
 ) -> None:
@@ -142,6 +248,95 @@ def test_racing_serve_takes_the_deployments_over_and_runs_the_reaper(
     assert reaped.error_message == "abandoned: Prefect has no record of the flow run"
     # A stopped `racing serve` pauses its schedules: nothing is left to run them.
     assert all(d["paused"] for d in _deployments(stack).values())
+
+
+def _ensure_deployed(stack: Stack) -> None:
+    """The work pool and prefect.yaml's deployments, when no earlier case made them."""
+    if "morning-retries" in _deployments(stack):
+        return
+    stack.prefect("work-pool", "create", WORK_POOL, "--type", "process", "--overwrite")
+    stack.prefect("deploy", "--all")
+
+
+def _slow_day() -> Scenario:
+    """Two meetings of two races on a day of their own, each race page slow."""
+    data: dict[str, Any] = {
+        "name": "killed",
+        "date": KILL_DAY.isoformat(),
+        "latencyMs": {"race": 1500},
+        "meetings": [
+            meeting(venue, [race(1, at(12)), race(2, at(12, 30))])
+            for venue in ("KIL", "LED")
+        ],
+    }
+    return parse_scenario(data, source="test")
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(KILL_DAY, dt_time(hour, minute), SYDNEY)
+
+
+def _wait_for_a_scrape(stack: Stack, flow_run_id: str) -> None:
+    """Until the flow run has stored at least one race, so it is mid-run."""
+    deadline = time.monotonic() + FLOW_RUN_SECONDS
+    engine = make_engine(stack.racing_url)
+    try:
+        while time.monotonic() < deadline:
+            with session_factory(engine)() as session:
+                done = session.scalar(
+                    select(func.count(Scrape.id))
+                    .join(JobRun)
+                    .where(JobRun.flow_run_id == flow_run_id, Scrape.outcome == "ok")
+                )
+            if done:
+                return
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    pytest.fail(f"flow run {flow_run_id} stored nothing in time\n{stack.tail()}")
+
+
+def _kill_tree(pid: int) -> list[int]:
+    """SIGKILL a process and every process under it, as the OOM killer would."""
+    tree = [pid, *_descendants(pid)]
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+    return tree
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def _day_rows(url: str, day: date) -> dict[str, int]:
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            races = select(Race.id).join(Meeting).where(Meeting.meeting_date == day)
+            return {
+                "races": session.scalar(
+                    select(func.count()).select_from(races.subquery())
+                )
+                or 0,
+                "runners": session.scalar(
+                    select(func.count(Runner.id)).where(Runner.race_id.in_(races))
+                )
+                or 0,
+            }
+    finally:
+        engine.dispose()
 
 
 def _deployments(stack: Stack) -> dict[str, Any]:
