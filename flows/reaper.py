@@ -33,6 +33,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run as current_flow_run
+from prefect.states import Crashed
 
 from flows.database import racing_sessions
 from flows.deployments import deployment_specs
@@ -237,7 +238,31 @@ def reap_task(
         report.scrapes_failed,
     )
     _report_failures(report.abandoned + report.unrecorded)
+    _crash_live_runs([item for item in report.abandoned if item.live_in_prefect])
     return report
+
+
+def _crash_live_runs(found: list[reaper.Abandoned]) -> None:
+    """Mark crashed in Prefect the abandoned runs it still calls live.
+
+    Their process died unseen (a worker killed with its runs), so nothing else will
+    end them: the Prefect UI then agrees with job_runs, and a deployment's
+    concurrency slot they held is released.
+    """
+    if not found:
+        return
+    with get_client(sync_client=True) as client:
+        for item in found:
+            try:
+                client.set_flow_run_state(
+                    UUID(item.flow_run_id), Crashed(message=item.reason), force=True
+                )
+            except Exception:
+                get_run_logger().warning(
+                    "could not mark flow run %s crashed in Prefect",
+                    item.flow_run_id,
+                    exc_info=True,
+                )
 
 
 def _report_failures(found: list[reaper.Abandoned]) -> None:

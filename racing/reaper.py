@@ -24,7 +24,7 @@ records each once in `skipped_runs`, so a slot held by a stuck run is seen.
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -116,12 +116,15 @@ class EndedRun:
 
 @dataclass(frozen=True)
 class Abandoned:
-    """A JobRun the reaper marked failed, and why."""
+    """A JobRun the reaper finalised, and why."""
 
     job_run_id: int
     job_type: str
     flow_run_id: str
     reason: str
+    # True when Prefect still calls the flow run live (its process died unseen):
+    # the reaper's flow then marks it crashed in Prefect too.
+    live_in_prefect: bool = False
 
 
 @dataclass
@@ -214,7 +217,9 @@ def reap_stale_runs(
             report.recovered += [recovered] if recovered else []
             continue
         abandoned = _finalise(sessions, flow_run_id, reason, ended_at, failed=True)
-        report.abandoned += [abandoned] if abandoned else []
+        if abandoned is not None:
+            live = reported is not None and reported.type not in TERMINAL_STATES
+            report.abandoned.append(replace(abandoned, live_in_prefect=live))
 
     with transaction(sessions) as session:
         report.scrapes_failed = fail_orphaned_scrapes(session=session, now=now)

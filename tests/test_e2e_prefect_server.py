@@ -206,6 +206,9 @@ def test_a_worker_killed_mid_run_leaves_a_failed_job_run_and_the_retry_picks_up(
         "abandoned: Prefect reports the flow run RUNNING after 6"
     )
     assert "(RACING_STALE_RUN_MINUTES)" in lost.error_message
+    # The reaper told Prefect too, so the UI no longer shows it running.
+    state = stack.api("GET", f"/flow_runs/{flow_run_id}")["state"]
+    assert (state["type"], state["message"]) == ("CRASHED", lost.error_message)
     # Its claimed scrapes were freed; what it stored stays.
     assert {s.outcome for s in lost_scrapes} <= {"ok", "failed"}
     assert "running" not in {s.outcome for s in lost_scrapes}

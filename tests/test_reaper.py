@@ -556,9 +556,14 @@ def test_the_reaper_flow_asks_prefect_and_fails_only_the_dead_runs(
     with get_client(sync_client=True) as client:
         crashed_run = client.create_flow_run(victim, state=Crashed(message="killed"))
         live_run = client.create_flow_run(victim, state=Running())
+        # Running in Prefect for ever: its worker was killed with it.
+        zombie_run = client.create_flow_run(victim, state=Running())
     crashed = add_running_job(sessions, flow_run_id=str(crashed_run.id), started_at=now)
     live = add_running_job(sessions, flow_run_id=str(live_run.id), started_at=now)
     gone = add_running_job(sessions, started_at=now - timedelta(minutes=30))
+    zombie = add_running_job(
+        sessions, flow_run_id=str(zombie_run.id), started_at=now - timedelta(hours=2)
+    )
 
     # As of a little later, so the crash is past the hooks' grace period.
     state = stale_run_reaper(as_of=now + timedelta(minutes=6), return_state=True)
@@ -570,9 +575,22 @@ def test_the_reaper_flow_asks_prefect_and_fails_only_the_dead_runs(
         "abandoned: Prefect has no record of the flow run"
     )
     assert reload(sessions, live).status == "running"
+    reason = str(reload(sessions, zombie).error_message)
+    assert reason.startswith("abandoned: Prefect reports the flow run RUNNING after 12")
     job = _reaper_run(sessions, state.state_details.flow_run_id)
-    assert (job.status, job.items_processed, job.items_failed) == ("success", 3, 0)
-    assert {a["jobRunId"] for a in job.meta["abandoned"]} == {crashed.id, gone.id}
+    assert (job.status, job.items_processed, job.items_failed) == ("success", 4, 0)
+    assert {a["jobRunId"] for a in job.meta["abandoned"]} == {
+        crashed.id,
+        gone.id,
+        zombie.id,
+    }
+    # Prefect is told too: only the run it still called live changes state there.
+    with get_client(sync_client=True) as client:
+        zombie_state = client.read_flow_run(zombie_run.id).state
+        live_state = client.read_flow_run(live_run.id).state
+    assert zombie_state is not None and live_state is not None
+    assert (zombie_state.type.value, zombie_state.message) == ("CRASHED", reason)
+    assert live_state.type.value == "RUNNING"
 
 
 @pytest.mark.usefixtures("prefect_harness", "racing_env")
