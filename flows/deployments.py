@@ -2,7 +2,8 @@
 
 `racing serve` builds its deployments from this table; prefect.yaml declares the same
 ones for `prefect deploy` and a worker, and a test keeps the two equal. Schedules are
-cron in the racing timezone, so 06:00 stays 06:00 local across daylight saving.
+cron in the racing timezone, so 06:00 stays 06:00 local across daylight saving; the
+every-five and every-ten-minute schedules are in UTC, so no hour goes without runs.
 """
 
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ MORNING = time(6, 0)
 # The default of RACING_MORNING_RETRY_TIMES.
 RETRY_TIMES = (time(6, 15), time(6, 30), time(7, 0))
 CLEANUP = time(3, 30)
+# The timezone of the every-few-minutes schedules (see ScheduleSpec.timezone).
+UTC = "UTC"
 EVERY_FIVE_MINUTES = "*/5 * * * *"
 EVERY_TEN_MINUTES = "*/10 * * * *"
 # A run of a limited deployment that finds one still running is cancelled.
@@ -47,6 +50,11 @@ class ScheduleSpec:
     cron: str
     slug: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    # None: the racing timezone. The every-few-minutes schedules run in UTC: in a
+    # timezone, the hour that repeats when clocks go back would get no runs at all
+    # (cron runs a repeated wall time once), and every zone's offset is a whole
+    # number of five minutes, so UTC fires at the same instants all year.
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,7 @@ def deployment_specs(retry_times: Sequence[time] = RETRY_TIMES) -> list[Deployme
         ScheduleSpec(daily(t).cron, f"retry-{t:%H%M}", {"retry": True})
         for t in retry_times
     )
-    window = (ScheduleSpec(EVERY_FIVE_MINUTES, "every-5-minutes"),)
+    window = (ScheduleSpec(EVERY_FIVE_MINUTES, "every-5-minutes", timezone=UTC),)
     return [
         DeploymentSpec(
             name="morning-scrape",
@@ -153,7 +161,9 @@ def deployment_specs(retry_times: Sequence[time] = RETRY_TIMES) -> list[Deployme
             job_type=reaper.JOB_TYPE,
             description="Fail the JobRuns left running by flow runs that died.",
             tags=("racing", "maintenance"),
-            schedules=(ScheduleSpec(EVERY_TEN_MINUTES, "every-10-minutes"),),
+            schedules=(
+                ScheduleSpec(EVERY_TEN_MINUTES, "every-10-minutes", timezone=UTC),
+            ),
         ),
     ]
 
@@ -182,7 +192,12 @@ def runner_deployment(spec: DeploymentSpec, timezone: str) -> RunnerDeployment:
     """The deployment as `serve()` runs it, in this process, without a work pool."""
     flow = spec.load_flow()
     schedules = [
-        Cron(s.cron, timezone=timezone, slug=s.slug, parameters=s.parameters)
+        Cron(
+            s.cron,
+            timezone=s.timezone or timezone,
+            slug=s.slug,
+            parameters=s.parameters,
+        )
         for s in spec.schedules
     ]
     limit = None
@@ -222,7 +237,7 @@ def serve_all(settings: Settings) -> None:
 def _yaml_schedule(schedule: ScheduleSpec, timezone: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "cron": schedule.cron,
-        "timezone": timezone,
+        "timezone": schedule.timezone or timezone,
         "slug": schedule.slug,
     }
     if schedule.parameters:

@@ -229,12 +229,9 @@ class _Reading:
         self.settings = settings
         self.now = now.astimezone(UTC)
         self.day = RacingDay.of(self.now, settings.zone)
-        followups = sum(settings.post_race_followup_delays_seconds)
         # The same reach as results.due_checks: past it no check is ever due again.
-        self.result_horizon = (
-            results.FIRST_CHECK_FROM
-            + 2 * results.FIRST_CHECK_UNTIL
-            + timedelta(seconds=followups)
+        self.result_horizon = results.check_reach(
+            settings.post_race_followups.timedeltas()
         )
 
     def all(self) -> Iterator[Metric]:
@@ -636,8 +633,8 @@ class _Reading:
             # Past its close a missed window may still be caught up late (after
             # downtime) until `late_until`; only then is its coverage final.
             return Race.start_time <= self.now + window.late_until
-        # A result's first check is due at most FIRST_CHECK_UNTIL after the start.
-        return Race.start_time <= self.now - results.FIRST_CHECK_UNTIL
+        # A result's first check may be caught up late until FIRST_CHECK_LATE_UNTIL.
+        return Race.start_time <= self.now - results.FIRST_CHECK_LATE_UNTIL
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 A race gets its first check 5-20 minutes after its start, then follow-ups until the
 result is confirmed: at most `len(followup_delays)` of them, each due that long after
-the previous check. Checks are Scrape rows of kind "result" (the attempt number is the
-check number), so the schedule lives in the database and survives restarts; no
-process waits for a follow-up.
+the previous check. A first check that no run made in time (downtime, a clock jump, a
+run that overran) is made late, flagged so, until an hour after the start. Checks are
+Scrape rows of kind "result" (the attempt number is the check number), so the schedule
+lives in the database and survives restarts; no process waits for a follow-up.
 
 A result is confirmed when TAB marks it official (`Paying`). A feed may never do so:
 then, at the last allowed check, placings unchanged since a check at least 5 minutes
@@ -38,6 +39,10 @@ KIND = "result"
 JOB_TYPE = "post_race"
 FIRST_CHECK_FROM = timedelta(minutes=5)
 FIRST_CHECK_UNTIL = timedelta(minutes=20)
+# A first check missed by then is caught up late until this long after the start.
+FIRST_CHECK_LATE_UNTIL = timedelta(minutes=60)
+# Slack for follow-ups made later than due (a run late or skipped) in `check_reach`.
+FOLLOWUP_SLACK = timedelta(minutes=20)
 UNCHANGED_FOR = timedelta(minutes=5)
 
 
@@ -47,6 +52,13 @@ class DueCheck:
 
     race: RaceRef
     check: int
+    # A first check made after its window, caught up.
+    late: bool = False
+
+
+def check_reach(followup_delays: Sequence[timedelta]) -> timedelta:
+    """How long after its start a race may still have a check due."""
+    return FIRST_CHECK_LATE_UNTIL + sum(followup_delays, timedelta()) + FOLLOWUP_SLACK
 
 
 @dataclass(frozen=True)
@@ -80,14 +92,13 @@ def due_checks(
         .group_by(Scrape.race_id)
         .subquery()
     )
-    horizon = FIRST_CHECK_FROM + FIRST_CHECK_UNTIL + sum(followup_delays, timedelta())
     rows = session.execute(
         select(Race, Meeting, checks.c.done, checks.c.last)
         .join(Meeting, Race.meeting_id == Meeting.id)
         .outerjoin(checks, checks.c.race_id == Race.id)
         .where(
             Race.start_time <= instant - FIRST_CHECK_FROM,
-            Race.start_time > instant - horizon - FIRST_CHECK_UNTIL,
+            Race.start_time > instant - check_reach(followup_delays),
             Race.status != RaceStatus.ABANDONED.value,
             Meeting.abandoned.is_(False),
             or_(
@@ -102,7 +113,8 @@ def due_checks(
     for race, meeting, done, last in rows:
         done = int(done or 0)
         if _is_due(race.start_time, done, last, instant, followup_delays):
-            due.append(DueCheck(RaceRef.of(race, meeting), done + 1))
+            late = done == 0 and instant - race.start_time >= FIRST_CHECK_UNTIL
+            due.append(DueCheck(RaceRef.of(race, meeting), done + 1, late))
     return due
 
 
@@ -114,7 +126,7 @@ def _is_due(
     delays: Sequence[timedelta],
 ) -> bool:
     if done == 0:
-        return instant - start < FIRST_CHECK_UNTIL
+        return instant - start < FIRST_CHECK_LATE_UNTIL
     if done > len(delays) or last is None:
         return False
     return instant >= last + delays[done - 1]
@@ -143,6 +155,7 @@ def check_result(
         sessions=sessions,
         job_run_id=job_run_id,
         clock=clock,
+        late=due.late,
     )
     if attempt is None:
         return None

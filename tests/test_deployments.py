@@ -39,11 +39,14 @@ def test_prefect_yaml_declares_exactly_the_deployment_table() -> None:
         assert found == wanted, f"prefect.yaml differs for {wanted['name']}"
 
 
-def test_every_cron_in_prefect_yaml_states_the_racing_timezone() -> None:
+def test_daily_crons_state_the_racing_timezone_and_the_others_utc() -> None:
     schedules = [s for d in _prefect_yaml()["deployments"] for s in d["schedules"]]
+    daily = [s for s in schedules if not s["cron"].startswith("*/")]
+    frequent = [s for s in schedules if s["cron"].startswith("*/")]
 
-    assert schedules
-    assert {s["timezone"] for s in schedules} == {TIMEZONE}
+    assert len(daily) == 5 and len(frequent) == 4
+    assert {s["timezone"] for s in daily} == {TIMEZONE}
+    assert {s["timezone"] for s in frequent} == {"UTC"}
     assert all(s["slug"] for s in schedules)
 
 

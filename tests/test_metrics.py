@@ -45,7 +45,7 @@ KIND_JOB_TYPES = {
     "t15": "pre_race_t15",
     "result": "post_race",
 }
-FIRST_CHECK_UNTIL = timedelta(minutes=20)
+FIRST_CHECK_LATE_UNTIL = timedelta(minutes=60)
 # results.due_checks' reach with the default follow-ups (5, 5 and 10 minutes).
 RESULT_REACH = timedelta(minutes=5 + 2 * 20 + 20)
 
@@ -548,7 +548,7 @@ def assert_race_gauges(
     closes = {
         "t60": now + T60.late_until,
         "t15": now + T15.late_until,
-        "result": now - FIRST_CHECK_UNTIL,
+        "result": now - FIRST_CHECK_LATE_UNTIL,
     }
     ok = {(s.kind, s.race_id) for s in scrapes if s.outcome == ScrapeOutcome.OK}
     ratio, closed, covered = {}, {}, {}
