@@ -6,6 +6,7 @@ number, error) under `<job-type>-items` and a short markdown summary under
 `record_summary` calls this from the flow body, not from a hook.
 """
 
+import re
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -18,6 +19,9 @@ ITEM_KEYS = {"meetings": "meeting", "races": "race"}
 FAILED_KEYS = ("failedMeetings", "failedRaces")
 MAX_ERROR_CHARS = 300
 MAX_FAILED_LISTED = 20
+# Inline markdown: emphasis, code, links and images, HTML and entities, strikethrough,
+# table cells. CommonMark shows any backslash-escaped ASCII punctuation as itself.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()<>#+!|~&])")
 
 
 def artifact_key(job_type: str, suffix: str) -> str:
@@ -45,14 +49,34 @@ def summary_markdown(job_type: str, job_run_id: int, summary: JobSummary) -> str
         f"{summary.items_failed} failed.",
     ]
     if summary.error:
-        lines += ["", f"Error: {_cell(summary.error)}"]
+        lines += ["", f"Error: {markdown_text(str(_cell(summary.error)))}"]
     failed = _failed(summary)
     if failed:
         lines += ["", "Failed items:", ""]
-        lines += [f"- `{code}`: {error}" for code, error in failed[:MAX_FAILED_LISTED]]
+        lines += [
+            f"- {code_span(code)}: {markdown_text(error)}"
+            for code, error in failed[:MAX_FAILED_LISTED]
+        ]
         if len(failed) > MAX_FAILED_LISTED:
             lines.append(f"- and {len(failed) - MAX_FAILED_LISTED} more")
     return "\n".join(lines)
+
+
+def markdown_text(text: str) -> str:
+    """Untrusted text as one line of markdown that renders as exactly that text.
+
+    Errors quote the TAB feed, so they may hold markup, HTML or line breaks.
+    """
+    one_line = " ".join(text.splitlines())
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", one_line)
+
+
+def code_span(text: str) -> str:
+    """`text` as an inline code span, fenced by more backticks than it holds."""
+    one_line = " ".join(text.splitlines())
+    longest = max((len(run) for run in re.findall("`+", one_line)), default=0)
+    fence, pad = "`" * (longest + 1), " " if longest else ""
+    return f"{fence}{pad}{one_line}{pad}{fence}"
 
 
 def publish_run_artifacts(job_type: str, job_run_id: int, summary: JobSummary) -> None:

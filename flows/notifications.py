@@ -108,6 +108,20 @@ def problem_trigger() -> EventTrigger:
     )
 
 
+def webhook_block(url: str) -> CustomWebhookNotificationBlock:
+    """The block that posts each notice's subject and body as JSON to `url`.
+
+    The rendered subject and body are put in whole, never read as templates again.
+    """
+    return CustomWebhookNotificationBlock(
+        name="racing-scheduler",
+        # The URL is a secret value, so the block shows it masked.
+        url="{{ webhookUrl }}",
+        json_data={"subject": "{{ subject }}", "body": "{{ body }}"},
+        secrets={"webhookUrl": url},
+    )
+
+
 def install_notifications(settings: Settings) -> UUID:
     """Create or replace the webhook block and the automation; the automation's id."""
     if settings.notify_webhook_url is None:
@@ -120,13 +134,7 @@ def install_notifications(settings: Settings) -> UUID:
             "PREFECT_API_URL is not set: automations run on a Prefect server; set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api"
         )
-    block = CustomWebhookNotificationBlock(
-        name="racing-scheduler",
-        # The URL is a secret value, so the block shows it masked.
-        url="{{ webhookUrl }}",
-        json_data={"subject": "{{ subject }}", "body": "{{ body }}"},
-        secrets={"webhookUrl": settings.notify_webhook_url.get_secret_value()},
-    )
+    block = webhook_block(settings.notify_webhook_url.get_secret_value())
     block_id = block.save(BLOCK_NAME, overwrite=True)
     automation = AutomationCore(
         name=AUTOMATION_NAME,

@@ -178,7 +178,7 @@ def _log_outcome(outcome: MeetingOutcome) -> None:
 def summarise(
     plan: MorningPlan, outcomes: Iterable[MeetingOutcome], listing: MeetingList
 ) -> JobSummary:
-    """The JobRun summary: one item per meeting, rejected meetings counted as failed."""
+    """The JobRun summary: one item per meeting; rejected or unlisted ones failed."""
     meetings = {outcome.code: outcome.as_metadata() for outcome in outcomes}
     for reject in listing.rejects:
         code = f"{plan.day.isoformat()}/{reject.meeting_hint}"
@@ -187,6 +187,7 @@ def summarise(
                 "outcome": "failed",
                 "error": f"bad payload: {reject.error}",
             }
+    meetings.update(_unlisted(plan, listing))
     failed = sorted(
         code for code, entry in meetings.items() if entry["outcome"] != "ok"
     )
@@ -196,6 +197,29 @@ def summarise(
         meta={**plan.metadata(), "meetings": meetings, "failedMeetings": failed},
         error=describe_failures("meetings", failed, len(meetings)),
     )
+
+
+def _unlisted(plan: MorningPlan, listing: MeetingList) -> dict[str, dict[str, Any]]:
+    """Meetings this run was to retry that the TAB's meeting list no longer has."""
+    # A meeting can be withdrawn after the 06:00 list was read. It stays failed, so
+    # a later retry scrapes it if it comes back; nothing stored about it is deleted.
+    if plan.codes is None:
+        return {}
+    day = plan.day.isoformat()
+    listed = {f"{day}/{reject.meeting_hint}" for reject in listing.rejects}
+    listed |= {
+        f"{day}/{record.race_type}/{record.venue_mnemonic}"
+        for record in listing.meetings
+    }
+    unlisted = {}
+    for code in sorted(plan.codes - listed):
+        error = f"meeting {code} is no longer listed by TAB for {day}"
+        log.warning("morning scrape: %s; its stored rows are kept", error)
+        unlisted[code] = {
+            "outcome": "failed",
+            "error": f"{error}; its stored rows are kept",
+        }
+    return unlisted
 
 
 def nothing_to_retry(plan: MorningPlan) -> JobSummary:

@@ -4,11 +4,12 @@ A bad value becomes a `ConfigError` whose one-line message names the variable, t
 and what to set instead, so an operator can fix it without reading a traceback.
 """
 
+import re
 from datetime import time
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -25,6 +26,8 @@ DEFAULT_DATA_DIR = Path("data")
 _HINTS = {
     "database_url": "a SQLAlchemy URL such as sqlite:///data/racing.db or "
     "postgresql+psycopg://user@host:5432/racing",
+    "database_block": "the name of a SqlAlchemyConnector block, such as racing-db, "
+    "or unset it",
     "tab_base_url": "an http(s) URL such as http://127.0.0.1:8765",
     "timezone": "an IANA timezone such as Australia/Sydney",
     "morning_retry_times": "comma-separated HH:MM times such as 06:15,06:30,07:00",
@@ -33,6 +36,15 @@ _HINTS = {
 
 # Settings whose values never appear in an error message.
 _SECRETS = frozenset({"notify_webhook_url"})
+# The password of any `scheme://user:password@` URL in a text, even one too broken
+# to parse; a password can hold anything but "@".
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^\s/:@]*:)[^\s@]*@")
+# Parts of the webhook URL masked on their own, when long enough to be a token.
+_MIN_TOKEN_CHARS = 6
+MASK = "***"
+
+# Prefect's rule for the name of a block document.
+_BLOCK_NAME = re.compile(r"[a-z0-9-]+")
 
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 SecondsList = Annotated[list[Seconds], NoDecode]
@@ -83,8 +95,21 @@ class Settings(BaseSettings):
     def _check_database_url(cls, value: str) -> str:
         try:
             make_url(value)
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError) as exc:
+            # ValueError: a port that is not a number. The message is masked later.
             raise ValueError(f"cannot parse {value!r} as a database URL") from exc
+        return value
+
+    @field_validator("database_block")
+    @classmethod
+    def _check_database_block(cls, value: str | None) -> str | None:
+        # Empty means unset; anything else Prefect would refuse only at the first run.
+        if not value:
+            return None
+        if not _BLOCK_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a block name (lowercase letters, digits and dashes)"
+            )
         return value
 
     @field_validator("tab_base_url")
@@ -157,13 +182,28 @@ class Settings(BaseSettings):
         return RetryPolicy.from_delays(self.db_retry_delays_seconds)
 
     def redact(self, text: str) -> str:
-        """`text` with the database password and the webhook URL masked."""
-        secrets = [make_url(self.database_url).password]
+        """`text` with the database password, the webhook URL and its token masked.
+
+        Any other URL's password is masked too, as are the password's URL-quoted
+        forms, since an error may quote the URL rather than the password.
+        """
+        for secret in self._secret_texts():
+            text = text.replace(secret, MASK)
+        return mask_url_passwords(text)
+
+    def _secret_texts(self) -> list[str]:
+        """Every spelling of a secret worth masking, longest first."""
+        secrets: list[str] = []
+        password = make_url(self.database_url).password
+        if password:
+            secrets += [
+                str(password),
+                quote(str(password), safe=""),
+                quote_plus(str(password)),
+            ]
         if self.notify_webhook_url is not None:
-            secrets.append(self.notify_webhook_url.get_secret_value())
-        for secret in filter(None, secrets):
-            text = text.replace(str(secret), "***")
-        return text
+            secrets += _webhook_parts(self.notify_webhook_url.get_secret_value())
+        return sorted(set(secrets), key=len, reverse=True)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -178,6 +218,20 @@ def check_timezone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"{value!r} is not a known timezone") from exc
     return value
+
+
+def mask_url_passwords(text: str) -> str:
+    """`text` with the password of every `scheme://user:password@` URL masked."""
+    return _URL_PASSWORD.sub(rf"\g<head>{MASK}@", text)
+
+
+def _webhook_parts(url: str) -> list[str]:
+    """The URL, and the parts of it that may carry its token (path, query values)."""
+    parts = urlsplit(url)
+    path_and_query = parts.path + (f"?{parts.query}" if parts.query else "")
+    pieces = [path_and_query, parts.path, parts.query]
+    pieces += [value for _, value in parse_qsl(parts.query)]
+    return [url, *(p for p in pieces if len(p) >= _MIN_TOKEN_CHARS)]
 
 
 def _split_csv(value: object) -> object:
@@ -205,9 +259,30 @@ def _describe(exc: ValidationError) -> str:
     field = str(error["loc"][0]) if error["loc"] else "?"
     variable = ENV_PREFIX + field.upper()
     reason = str(error["msg"]).removeprefix("Value error, ")
-    hint = _HINTS.get(field)
-    fix = (
-        f"set it to {hint}" if hint else "fix the value or unset it to use the default"
-    )
+    fix = _fix(field)
     given = "a hidden value" if field in _SECRETS else repr(error.get("input"))
-    return f"{variable}: {reason} (given {given}); {fix}"
+    # A database URL that fails to parse still carries its password.
+    return mask_url_passwords(f"{variable}: {reason} (given {given}); {fix}")
+
+
+def _fix(field: str) -> str:
+    """What to set a bad setting to: its hint, else a value like its default."""
+    hint = _HINTS.get(field)
+    if hint is not None:
+        return f"set it to {hint}"
+    known = Settings.model_fields.get(field)
+    if known is None or known.default is None:
+        return "fix the value or unset it to use the default"
+    default = _as_variable(known.default)
+    return f"set it to a value like the default ({default}) or unset it"
+
+
+def _as_variable(value: object) -> str:
+    """A default as it would be written in its environment variable."""
+    if isinstance(value, list):
+        return ",".join(_as_variable(item) for item in value)
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

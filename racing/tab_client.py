@@ -26,6 +26,7 @@ from racing.settings import Settings
 from racing.tab_payloads import (
     MeetingList,
     RaceRecord,
+    RaceStatus,
     RaceStub,
     parse_meeting_races,
     parse_meetings,
@@ -44,7 +45,9 @@ _HINTS = {
     400: "check the jurisdiction and the date, race type and venue in the path",
     401: "the TAB API needs no login here; check RACING_TAB_BASE_URL",
     403: "the TAB refused this client (bot protection, or a host outside Australia)",
-    404: "check the date, venue and race number",
+    # On race day a 404 for a race the meeting list showed means TAB withdrew it.
+    404: "check the date, venue and race number, or the TAB withdrew it after "
+    "listing it",
 }
 
 
@@ -145,6 +148,7 @@ class TabClient:
             venue_mnemonic=venue_mnemonic,
         )
         _check_identity(record, where, day, race_type, venue_mnemonic, race_number)
+        _check_runners(record, where)
         return record
 
     def close(self) -> None:
@@ -312,6 +316,17 @@ def _check_identity(
         raise PayloadError(
             f"{where}: the TAB answered with {record.meeting_date.isoformat()} "
             f"{record.race_type} {record.venue_mnemonic} race {record.race_number}"
+        )
+
+
+def _check_runners(record: RaceRecord, where: str) -> None:
+    """Refuse a race page without runners unless the race is abandoned."""
+    # On its day every race has a field; a page without one is a broken answer, and
+    # storing it would count as a scrape (a window done) with no price in it.
+    if not record.runners and record.status is not RaceStatus.ABANDONED:
+        raise PayloadError(
+            f"{where}: no runners in a race that is {record.status.value}; "
+            "the TAB sent the race without its field"
         )
 
 

@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     model_validator,
 )
@@ -35,6 +36,14 @@ _M = TypeVar("_M", bound=BaseModel)
 _T = TypeVar("_T")
 
 RACE_TYPES = ("R", "H", "G")
+# Widths of the columns the feed's text is stored in (racing/models.py). A longer value
+# (or a NUL) fails its whole transaction on PostgreSQL, other meetings' rows with it,
+# so it fails its own record here instead, with the field named.
+NAME_CHARS = 100
+RACE_NAME_CHARS = 200
+LOCATION_CHARS = 8
+CONDITION_CHARS = 32
+PRODUCT_CHARS = 32
 # Venue codes become URL path segments and database keys, so only plain codes pass.
 _VENUE_PATTERN = re.compile(r"[A-Za-z0-9]{1,16}")
 
@@ -161,6 +170,15 @@ def _check_venue(value: str) -> str:
     return value
 
 
+def _check_storable(value: str) -> str:
+    """Text any database can store; the message leaves the odd value out."""
+    # PostgreSQL text cannot hold a NUL. (A lone surrogate, which JSON can spell as
+    # "\ud800", is already refused by the length check as not valid Unicode.)
+    if "\x00" in value:
+        raise ValueError("contains a NUL character, which no database text can hold")
+    return value
+
+
 def _unique(attribute: str, what: str) -> AfterValidator:
     """A check that no two items of a list share a number, such as two runners 3."""
 
@@ -182,6 +200,12 @@ def _none_as_empty(value: object) -> object:
 
 
 UtcDatetime = Annotated[datetime, BeforeValidator(_utc_datetime)]
+_STORABLE = AfterValidator(_check_storable)
+_Name = Annotated[str, StringConstraints(max_length=NAME_CHARS), _STORABLE]
+_RaceName = Annotated[str, StringConstraints(max_length=RACE_NAME_CHARS), _STORABLE]
+_Location = Annotated[str, StringConstraints(max_length=LOCATION_CHARS), _STORABLE]
+_Condition = Annotated[str, StringConstraints(max_length=CONDITION_CHARS), _STORABLE]
+_Product = Annotated[str, StringConstraints(max_length=PRODUCT_CHARS), _STORABLE]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 RaceType = Annotated[str, AfterValidator(_check_race_type)]
 VenueMnemonic = Annotated[str, AfterValidator(_check_venue)]
@@ -213,7 +237,7 @@ class _Payload(BaseModel):
 
 class _RaceStubPayload(_Payload):
     race_number: int = Field(alias="raceNumber")
-    race_name: str = Field(alias="raceName")
+    race_name: _RaceName = Field(alias="raceName")
     start_time: UtcDatetime = Field(alias="raceStartTime")
     status: _RaceStatusField = Field(alias="raceStatus")
     results: _Results = Field(default_factory=list)
@@ -223,10 +247,10 @@ class _MeetingPayload(_Payload):
     meeting_date: IsoDate = Field(alias="meetingDate")
     race_type: RaceType = Field(alias="raceType")
     venue_mnemonic: VenueMnemonic = Field(alias="venueMnemonic")
-    meeting_name: str = Field(alias="meetingName")
-    location: str
-    track_condition: str | None = Field(default=None, alias="trackCondition")
-    weather_condition: str | None = Field(default=None, alias="weatherCondition")
+    meeting_name: _Name = Field(alias="meetingName")
+    location: _Location
+    track_condition: _Condition | None = Field(default=None, alias="trackCondition")
+    weather_condition: _Condition | None = Field(default=None, alias="weatherCondition")
     races: Annotated[list[_RaceStubPayload], _UNIQUE_RACES]
 
 
@@ -248,11 +272,11 @@ _NO_ODDS = _OddsPayload()
 
 class _RunnerPayload(_Payload):
     runner_number: int = Field(alias="runnerNumber")
-    runner_name: str = Field(alias="runnerName")
+    runner_name: _Name = Field(alias="runnerName")
     barrier: int | None = Field(default=None, alias="barrierNumber")
     emergency: bool | None = None
-    rider: str | None = Field(default=None, alias="riderDriverName")
-    trainer: str | None = Field(default=None, alias="trainerName")
+    rider: _Name | None = Field(default=None, alias="riderDriverName")
+    trainer: _Name | None = Field(default=None, alias="trainerName")
     finishing_position: int | None = Field(default=None, alias="finishingPosition")
     fixed_odds: _OddsPayload | None = Field(default=None, alias="fixedOdds")
     parimutuel: _OddsPayload | None = None
@@ -282,7 +306,7 @@ class _PoolDividendPayload(_Payload):
 
 
 class _DividendPayload(_Payload):
-    product: str = Field(alias="wageringProduct")
+    product: _Product = Field(alias="wageringProduct")
     pool_dividends: Annotated[
         list[_PoolDividendPayload], BeforeValidator(_none_as_empty)
     ] = Field(default_factory=list, alias="poolDividends")

@@ -1,6 +1,8 @@
 """Small simulator scenarios built in code, for tests that need one special case."""
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -101,3 +103,41 @@ def run_windows(
     for when in ticks(start, end):
         at(server, jobs, when, "t60")
         at(server, jobs, when, "t15")
+
+
+# --- Log capture shared by the untrusted-input and secrets tests --------------------
+
+# Loggers that keep their records from the root (Prefect's `racing` extra logger among
+# them), so a capture on the root alone would miss them.
+_NON_PROPAGATING = ("racing", "prefect.extra", "prefect._internal", "uvicorn")
+_DEBUGGED = ("", "racing", "flows", "prefect", "sqlalchemy", "httpx", "alembic")
+
+
+class _Collector(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def captured_logs() -> Iterator[list[logging.LogRecord]]:
+    """Every record at DEBUG and up, from the root and the loggers that keep theirs."""
+    records: list[logging.LogRecord] = []
+    handler = _Collector(records)
+    hosts = [logging.getLogger(name) for name in ("", *_NON_PROPAGATING)]
+    debugged = [logging.getLogger(name) for name in _DEBUGGED]
+    levels = [logger.level for logger in debugged]
+    for logger in hosts:
+        logger.addHandler(handler)
+    for logger in debugged:
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield records
+    finally:
+        for logger in hosts:
+            logger.removeHandler(handler)
+        for logger, level in zip(debugged, levels, strict=True):
+            logger.setLevel(level)

@@ -5,7 +5,7 @@ from datetime import time
 import pytest
 
 from racing.errors import ConfigError
-from racing.settings import load_settings
+from racing.settings import ENV_PREFIX, Settings, load_settings
 
 
 def test_defaults_use_a_local_sqlite_file_and_sydney_time(
@@ -28,21 +28,46 @@ def test_lists_are_read_from_comma_separated_variables(
     assert settings.morning_retry_times == [time(5, 45), time(6, 10)]
 
 
-@pytest.mark.parametrize(
-    ("variable", "value", "expected"),
-    [
-        ("RACING_TIMEZONE", "Mars/Olympus", "not a known timezone"),
-        ("RACING_TAB_BASE_URL", "ftp://tab", "is not an http(s) URL"),
-        ("RACING_TAB_BASE_URL", "not a url", "is not an http(s) URL"),
-        ("RACING_DATABASE_URL", "nonsense", "cannot parse"),
-        ("RACING_HTTP_TIMEOUT_SECONDS", "0", "greater than 0"),
-        ("RACING_HTTP_TIMEOUT_SECONDS", "ten", "valid number"),
-        ("RACING_HTTP_ATTEMPTS", "0", "greater than or equal to 1"),
-        ("RACING_MORNING_TASK_RETRY_DELAYS_SECONDS", "10,-5", "greater than or equal"),
-        ("RACING_MORNING_RETRY_TIMES", "06:15,26:00", "valid time"),
-        ("RACING_SCRAPE_CONCURRENCY", "0", "greater than or equal to 1"),
-    ],
-)
+# At least one bad value per setting: test_every_setting_has_a_bad_value_case checks.
+BAD_VALUES = [
+    ("RACING_DATABASE_URL", "nonsense", "cannot parse"),
+    ("RACING_DATABASE_URL", "postgresql+psycopg://u@h:port/db", "cannot parse"),
+    ("RACING_DATABASE_BLOCK", "Racing DB", "is not a block name"),
+    ("RACING_TAB_BASE_URL", "ftp://tab", "is not an http(s) URL"),
+    ("RACING_TAB_BASE_URL", "not a url", "is not an http(s) URL"),
+    ("RACING_TAB_BASE_URL", "http://", "is not an http(s) URL"),
+    ("RACING_TAB_JURISDICTION", "NZ", "Input should be 'NSW'"),
+    ("RACING_TIMEZONE", "Mars/Olympus", "not a known timezone"),
+    ("RACING_TIMEZONE", "+11:00", "not a known timezone"),
+    ("RACING_HTTP_TIMEOUT_SECONDS", "0", "greater than 0"),
+    ("RACING_HTTP_TIMEOUT_SECONDS", "ten", "valid number"),
+    ("RACING_HTTP_TIMEOUT_SECONDS", "inf", "finite number"),
+    ("RACING_HTTP_ATTEMPTS", "0", "greater than or equal to 1"),
+    ("RACING_HTTP_ATTEMPTS", "11", "less than or equal to 10"),
+    ("RACING_HTTP_BACKOFF_SECONDS", "-0.5", "greater than or equal to 0"),
+    ("RACING_HTTP_MAX_RETRY_AFTER_SECONDS", "-1", "greater than or equal to 0"),
+    ("RACING_SCRAPE_CONCURRENCY", "0", "greater than or equal to 1"),
+    ("RACING_MORNING_TASK_RETRY_DELAYS_SECONDS", "10,-5", "greater than or equal"),
+    ("RACING_PRE_RACE_RETRY_DELAYS_SECONDS", "60,-120", "greater than or equal"),
+    ("RACING_PRE_RACE_RETRY_DELAYS_SECONDS", "60,two", "valid number"),
+    ("RACING_POST_RACE_FOLLOWUP_DELAYS_SECONDS", "-300", "greater than or equal"),
+    ("RACING_DB_RETRY_DELAYS_SECONDS", "0.5,-2", "greater than or equal"),
+    ("RACING_MORNING_RETRY_TIMES", "06:15,26:00", "valid time"),
+    ("RACING_JOB_RUN_RETENTION_DAYS", "-1", "greater than or equal to 0"),
+    ("RACING_STALE_RUN_MINUTES", "0", "greater than or equal to 1"),
+    ("RACING_NOTIFY_WEBHOOK_URL", "hooks.invalid/token", "not an http(s) URL"),
+]
+
+
+def test_every_setting_has_a_bad_value_case() -> None:
+    variables = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    tested = {variable for variable, _, _ in BAD_VALUES}
+
+    assert sorted(variables - tested) == [], "add a bad value of each to BAD_VALUES"
+    assert sorted(tested - variables) == [], "BAD_VALUES names unknown variables"
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), BAD_VALUES)
 def test_a_bad_value_names_the_variable_in_one_line(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
 ) -> None:
@@ -54,7 +79,27 @@ def test_a_bad_value_names_the_variable_in_one_line(
     message = str(caught.value)
     assert message.startswith(f"{variable}: ")
     assert expected in message
+    assert "; set it to " in message, "the message says what to set instead"
     assert "\n" not in message
+
+
+def test_an_empty_database_block_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RACING_DATABASE_BLOCK", "")
+
+    assert load_settings().database_block is None
+
+
+def test_a_fix_without_a_hint_names_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RACING_PRE_RACE_RETRY_DELAYS_SECONDS", "-1")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+
+    assert str(caught.value).endswith(
+        "; set it to a value like the default (60,120) or unset it"
+    )
 
 
 def test_a_bad_webhook_url_is_refused_without_repeating_it(
