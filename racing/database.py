@@ -117,7 +117,7 @@ def run_transaction(
                 retry + 1,
                 policy.attempts,
                 delay,
-                _first_line(exc),
+                first_line(exc),
             )
             sleep(delay)
     raise AssertionError("unreachable: the last try returns or raises")
@@ -182,12 +182,13 @@ def describe_database_error(url: str, exc: BaseException) -> str:
     """One line for an error from the database driver, with what to check."""
     cause = getattr(exc, "orig", None) or exc
     return (
-        f"database {safe_url(url)}: {type(cause).__name__}: {_first_line(exc)}; "
+        f"database {safe_url(url)}: {type(cause).__name__}: {first_line(exc)}; "
         "check RACING_DATABASE_URL and that the database server is running"
     )
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of what the driver said, without SQLAlchemy's SQL dump."""
     cause = getattr(exc, "orig", None) or exc
     text = str(cause).strip()
     return text.splitlines()[0] if text else "?"

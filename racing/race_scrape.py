@@ -10,11 +10,12 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from racing.database import run_transaction
+from racing.database import first_line, run_transaction
 from racing.errors import FetchError, TabError
-from racing.models import ScrapeOutcome
+from racing.models import Scrape, ScrapeOutcome
 from racing.scrapes import claim_scrape, finish_scrape
 from racing.store import RaceRef, store_race
 from racing.tab_client import TabClient
@@ -93,8 +94,37 @@ def scrape_race(
                 race, result.record, session=session, now=started, scrape_id=scrape.id
             )
 
-    run_transaction(sessions, record)
+    try:
+        run_transaction(sessions, record)
+    except DBAPIError as exc:
+        # Not transient (those are retried, then raise DatabaseUnavailable): the
+        # database refused this payload. The race fails alone; its claim is closed
+        # so it does not hold the race until the reaper comes.
+        return _store_failed(race, kind, claim, exc, sessions, finished)
     return result
+
+
+def _store_failed(
+    race: RaceRef,
+    kind: str,
+    claim: Scrape,
+    exc: DBAPIError,
+    sessions: sessionmaker[Session],
+    finished: datetime,
+) -> RaceAttempt:
+    error = f"could not store the payload: {type(exc).__name__}: {first_line(exc)}"
+    log.error("%s scrape of %s attempt %d: %s", kind, race.code, claim.attempt, error)
+
+    def close(session: Session) -> None:
+        finish_scrape(
+            session.merge(claim),
+            outcome=ScrapeOutcome.FAILED,
+            finished_at=finished,
+            error=error,
+        )
+
+    run_transaction(sessions, close)
+    return RaceAttempt(race, claim.attempt, ScrapeOutcome.FAILED, error)
 
 
 def _fetch(race: RaceRef, kind: str, attempt: int, client: TabClient) -> RaceAttempt:

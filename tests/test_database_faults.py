@@ -34,9 +34,10 @@ from racing.retry_policy import RetryPolicy
 from racing.settings import get_settings
 from racing.simulator.faults import Reply
 from racing.simulator.server import SimulatorServer
+from racing.store import RaceRef
 from tests.conftest import _fresh_postgres_database
 from tests.db_proxy import DatabaseProxy
-from tests.factories import local, meeting, race, scenario
+from tests.factories import Day, at, local, meeting, race, scenario
 
 DAY = date(2026, 11, 14)
 QUICK = RetryPolicy.from_delays((0.05, 0.05))
@@ -179,6 +180,40 @@ def test_an_error_that_is_not_transient_is_raised_at_once(
     with pytest.raises(Exception, match="no_such_table"):
         run_transaction(sessions, broken, sleep=lambda s: None)
     assert tries == [1]
+
+
+def test_a_payload_the_database_refuses_fails_its_race_alone(
+    day: Day, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import racing.race_scrape
+
+    store_race = racing.race_scrape.store_race
+
+    def refuse_race_1(race: RaceRef, record: Any, **kw: Any) -> None:
+        if race.race_number == 1:
+            # A row the database turns down, as it would an unforeseen payload.
+            kw["session"].execute(text("INSERT INTO meetings (id) VALUES (NULL)"))
+        store_race(race, record, **kw)
+
+    monkeypatch.setattr(racing.race_scrape, "store_race", refuse_race_1)
+    server, jobs = day(
+        scenario([meeting("AAA", [race(1, local(12)), race(2, local(12, 30))])])
+    )
+
+    at(server, jobs, local(6), "morning")
+
+    with sessions() as session:
+        scrapes = session.execute(
+            select(Race.race_number, Scrape.outcome, Scrape.error)
+            .join(Race, Scrape.race_id == Race.id)
+            .order_by(Race.race_number)
+        ).all()
+        job = session.scalars(select(JobRun)).one()
+    (_, outcome_1, error_1), (_, outcome_2, error_2) = scrapes
+    assert (outcome_1, outcome_2, error_2) == ("failed", "ok", None)
+    assert error_1 is not None and "\n" not in error_1
+    assert error_1.startswith("could not store the payload: IntegrityError: ")
+    assert job.meta["meetings"]["2026-11-14/R/AAA"]["racesOk"] == 1
 
 
 # The flows with the database cut at each point of a run (PostgreSQL behind a proxy).

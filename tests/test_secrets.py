@@ -377,3 +377,41 @@ def test_installing_notifications_keeps_the_webhook_url_in_the_block_secrets() -
     assert_no_secret("the automation", automation.model_dump_json())
     assert_no_secret("the block as shown", shown.model_dump_json())
     assert_no_secret("the logs", logged_text(records))
+
+
+@pytest.mark.usefixtures("prefect_harness", "racing_env")
+def test_a_flow_error_quoting_a_secret_is_stored_without_it(
+    environment: Callable[..., None], sessions: sessionmaker[Session]
+) -> None:
+    from prefect import flow
+
+    from flows.hooks import JobRunHooks, current_job_run_id, record_summary
+    from racing.job_runs import JobSummary
+
+    environment(RACING_NOTIFY_WEBHOOK_URL=WEBHOOK_URL)
+    hooks = JobRunHooks("secret_test")
+
+    @flow(name="secret-quoting-summary", **hooks.as_kwargs())
+    def quotes_in_summary() -> object:
+        job_run_id = current_job_run_id("secret_test")
+        error = f"1 of 2 items failed: POST {WEBHOOK_URL} answered 500"
+        return record_summary(job_run_id, JobSummary(2, 1, error=error))
+
+    @flow(name="secret-quoting-error", **hooks.as_kwargs())
+    def quotes_in_error() -> None:
+        current_job_run_id("secret_test")
+        raise RuntimeError(f"could not post to {WEBHOOK_URL}")
+
+    quotes_in_summary()
+    failed = quotes_in_error(return_state=True)
+
+    assert failed.is_failed()
+    with sessions() as session:
+        errors = [job.error_message or "" for job in session.scalars(select(JobRun))]
+    assert len(errors) == 2
+    assert sorted(errors) == [
+        "1 of 2 items failed: POST *** answered 500",
+        "Flow run encountered an exception: RuntimeError: could not post to ***",
+    ]
+    for error in errors:
+        assert_no_secret("the JobRun error", error)
