@@ -3,7 +3,7 @@
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,6 +92,9 @@ def claim_scrape(
     attempt) makes two overlapping runs unable to scrape a race twice. `attempt` None
     numbers the attempt across runs.
     """
+    if job_run_id is not None:
+        _close_own_leftover(session, job_run_id, kind, race_id, started_at)
+
     # One statement, so one snapshot: the attempt number and the busy check agree.
     # A run that commits its claim after this read makes our insert of the same
     # attempt number fail on the unique index; one that committed before is seen.
@@ -122,6 +125,32 @@ def claim_scrape(
     except IntegrityError:
         return None
     return scrape
+
+
+LEFTOVER_ERROR = (
+    "abandoned: the database was lost before this attempt's outcome was saved"
+)
+
+
+def _close_own_leftover(
+    session: Session, job_run_id: int, kind: str, race_id: int, now: datetime
+) -> None:
+    # A run scrapes a race in one task at a time, so a claim of its own still running
+    # is one an earlier try left when the database went away mid-attempt. It would
+    # keep this very run (the task's retry) off the race until the reaper came.
+    session.execute(
+        update(Scrape)
+        .where(
+            Scrape.job_run_id == job_run_id,
+            Scrape.race_id == race_id,
+            Scrape.kind == kind,
+            Scrape.outcome == ScrapeOutcome.RUNNING.value,
+        )
+        .values(
+            outcome=ScrapeOutcome.FAILED.value, error=LEFTOVER_ERROR, finished_at=now
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def finish_scrape(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from racing.database import transaction
 from racing.models import Scrape, ScrapeOutcome
 from racing.replay import DirectJobs
-from racing.scrapes import claim_scrape
+from racing.scrapes import LEFTOVER_ERROR, claim_scrape
 from racing.settings import load_settings
 from racing.tab_client import TabClient
 from racing.windows import T15
@@ -23,7 +23,7 @@ NOW = datetime(2026, 11, 14, 1, 0, tzinfo=UTC)
 def _claim(session: Session, attempt: int | None = None, **kw: object) -> Scrape | None:
     return claim_scrape(
         session=session,
-        job_run_id=None,  # type: ignore[arg-type]
+        job_run_id=kw.pop("job_run_id", None),  # type: ignore[arg-type]
         kind="t15",
         race_id=kw.pop("race_id"),  # type: ignore[arg-type]
         meeting_id=kw.pop("meeting_id"),  # type: ignore[arg-type]
@@ -52,6 +52,33 @@ def test_a_race_being_scraped_cannot_be_claimed_by_another_run(
 
     assert first is not None and first.attempt == 1
     assert second is None
+
+
+def test_a_claim_its_own_run_left_running_is_closed_and_claimed_again(
+    day: Day, sessions: sessionmaker[Session]
+) -> None:
+    server, jobs = day(scenario([meeting("GOS", [race(1, local(13))])]))
+    at(server, jobs, local(6), "morning")
+    with sessions() as session:
+        race_id, meeting_id, job_run_id = session.execute(
+            select(Scrape.race_id, Scrape.meeting_id, Scrape.job_run_id)
+        ).one()
+    ids = {"race_id": race_id, "meeting_id": meeting_id}
+    busy = (ScrapeOutcome.RUNNING, ScrapeOutcome.OK)
+
+    # The first try's outcome was never saved: its row is still running.
+    with transaction(sessions) as session:
+        left = _claim(session, busy=busy, job_run_id=job_run_id, **ids)
+    with transaction(sessions) as session:
+        # Another run is kept off by it; the run that left it, retrying, is not.
+        other = _claim(session, busy=busy, **ids)
+        again = _claim(session, busy=busy, job_run_id=job_run_id, **ids)
+
+    assert left is not None and other is None
+    assert again is not None and again.attempt == 2
+    with sessions() as session:
+        closed = session.get_one(Scrape, left.id)
+    assert (closed.outcome, closed.error) == ("failed", LEFTOVER_ERROR)
 
 
 def test_the_database_refuses_a_second_row_for_the_same_attempt(
