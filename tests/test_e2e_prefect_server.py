@@ -55,50 +55,23 @@ def test_a_deployed_morning_scrape_run_by_a_worker_fills_the_racing_database(
     stack.prefect("work-pool", "create", WORK_POOL, "--type", "process")
     stack.prefect("deploy", "--all")
     _check_deployments_match_the_table(stack, WORK_POOL)
-    worker = start_process(
-        stack,
-        "worker",
-        [PREFECT, "worker", "start", "--pool", WORK_POOL, "--type", "process"],
-    )
+    worker = start_process(stack, "worker", WORKER)
     try:
-        output = stack.prefect(
-            "deployment",
-            "run",
+        run = _run(
+            stack,
             "morning-scrape/morning-scrape",
-            "--param",
             "racing_date=2026-11-14",
-            "--param",
             "as_of=2026-11-14T06:00:00+11:00",
         )
-        flow_run_id = flow_run_id_from(output)
-        run = wait_for_terminal_state(stack, flow_run_id)
+        flow_run_id = run["id"]
         job, _ = _job_run_and_scrapes(stack.racing_url, flow_run_id)
         # An operator's re-runs go through the same deployment, with parameters.
-        retry_run = wait_for_terminal_state(
+        retry_run = _run(stack, "morning-scrape/morning-scrape", f"retry_of={job.id}")
+        unknown_run = _run(
             stack,
-            flow_run_id_from(
-                stack.prefect(
-                    "deployment",
-                    "run",
-                    "morning-scrape/morning-scrape",
-                    "--param",
-                    f"retry_of={job.id}",
-                )
-            ),
-        )
-        unknown_run = wait_for_terminal_state(
-            stack,
-            flow_run_id_from(
-                stack.prefect(
-                    "deployment",
-                    "run",
-                    "morning-scrape/morning-scrape",
-                    "--param",
-                    'meetings=["2026-11-14/R/NOPE"]',
-                    "--param",
-                    "racing_date=2026-11-14",
-                )
-            ),
+            "morning-scrape/morning-scrape",
+            'meetings=["2026-11-14/R/NOPE"]',
+            "racing_date=2026-11-14",
         )
     finally:
         stop_process(worker)
@@ -139,16 +112,11 @@ def test_a_worker_killed_mid_run_leaves_a_failed_job_run_and_the_retry_picks_up(
     killed_env = {**stack.env, "RACING_TAB_BASE_URL": slow.base_url}
     worker = start_process(replace(stack, env=killed_env), "killed-worker", WORKER)
     try:
-        flow_run_id = flow_run_id_from(
-            stack.prefect(
-                "deployment",
-                "run",
-                "morning-scrape/morning-scrape",
-                "--param",
-                f"racing_date={KILL_DAY}",
-                "--param",
-                f"as_of={KILL_DAY_SIX_AM.isoformat()}",
-            )
+        flow_run_id = _start_run(
+            stack,
+            "morning-scrape/morning-scrape",
+            f"racing_date={KILL_DAY}",
+            f"as_of={KILL_DAY_SIX_AM.isoformat()}",
         )
         _wait_for_a_scrape(stack, flow_run_id)
         killed = _kill_tree(worker.pid)
@@ -166,33 +134,15 @@ def test_a_worker_killed_mid_run_leaves_a_failed_job_run_and_the_retry_picks_up(
     try:
         # The reaper's schedule comes round after RACING_STALE_RUN_MINUTES (60).
         later = datetime.now(UTC) + timedelta(minutes=61)
-        reaper_run = wait_for_terminal_state(
-            stack,
-            flow_run_id_from(
-                stack.prefect(
-                    "deployment",
-                    "run",
-                    "stale-run-reaper/stale-run-reaper",
-                    "--param",
-                    f"as_of={later.isoformat()}",
-                )
-            ),
+        reaper_run = _run(
+            stack, "stale-run-reaper/stale-run-reaper", f"as_of={later.isoformat()}"
         )
-        retry_run = wait_for_terminal_state(
+        retry_run = _run(
             stack,
-            flow_run_id_from(
-                stack.prefect(
-                    "deployment",
-                    "run",
-                    "morning-scrape/morning-retries",
-                    "--param",
-                    "retry=true",
-                    "--param",
-                    f"racing_date={KILL_DAY}",
-                    "--param",
-                    f"as_of={(KILL_DAY_SIX_AM + timedelta(minutes=15)).isoformat()}",
-                )
-            ),
+            "morning-scrape/morning-retries",
+            "retry=true",
+            f"racing_date={KILL_DAY}",
+            f"as_of={(KILL_DAY_SIX_AM + timedelta(minutes=15)).isoformat()}",
         )
     finally:
         stop_process(worker)
@@ -236,9 +186,8 @@ def test_racing_serve_takes_the_deployments_over_and_runs_the_reaper(
     try:
         _wait_until_served(stack, serving)
         _check_deployments_match_the_table(stack, None)
-        output = stack.prefect("deployment", "run", "stale-run-reaper/stale-run-reaper")
-        flow_run_id = flow_run_id_from(output)
-        run = wait_for_terminal_state(stack, flow_run_id)
+        run = _run(stack, "stale-run-reaper/stale-run-reaper")
+        flow_run_id = run["id"]
     finally:
         stop_process(serving)
 
@@ -251,6 +200,17 @@ def test_racing_serve_takes_the_deployments_over_and_runs_the_reaper(
     assert reaped.error_message == "abandoned: Prefect has no record of the flow run"
     # A stopped `racing serve` pauses its schedules: nothing is left to run them.
     assert all(d["paused"] for d in _deployments(stack).values())
+
+
+def _start_run(stack: Stack, deployment: str, *params: str) -> str:
+    """`prefect deployment run` with `key=value` parameters; the flow run's id."""
+    options = [part for param in params for part in ("--param", param)]
+    return flow_run_id_from(stack.prefect("deployment", "run", deployment, *options))
+
+
+def _run(stack: Stack, deployment: str, *params: str) -> dict[str, Any]:
+    """`_start_run`, then the flow run once it has ended."""
+    return wait_for_terminal_state(stack, _start_run(stack, deployment, *params))
 
 
 def _ensure_deployed(stack: Stack) -> None:

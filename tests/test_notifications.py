@@ -7,11 +7,8 @@ reuses the e2e stack and runs a webhook receiver on 127.0.0.1 in a thread.
 import json
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -21,47 +18,16 @@ from tests.prefect_server import (
     Stack,
     stack_fixture,  # noqa: F401 (the `stack` fixture)
 )
+from tests.webhook_receiver import (
+    Receiver,
+    receiver_fixture,  # noqa: F401 (the `receiver` fixture)
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 NOTIFY_SECONDS = 90
 # After the first notification, how long to keep listening for an unwanted second one.
 QUIET_SECONDS = 10
-
-
-class Receiver(ThreadingHTTPServer):
-    """Records the path and body of every request it gets."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.received: list[tuple[str, str]] = []
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", 0))
-        body = self.rfile.read(length).decode()
-        assert isinstance(self.server, Receiver)
-        self.server.received.append((self.path, body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # keep the test output clean
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_failed_morning_run_sends_one_notification_without_secrets(

@@ -8,10 +8,8 @@ clear error, and every other meeting and race of the run is stored as usual.
 
 import json
 import logging
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -34,6 +32,10 @@ from racing.tab_payloads import (
     parse_race,
 )
 from tests.factories import captured_logs, local, meeting, race, runner, scenario
+from tests.webhook_receiver import (
+    Receiver,
+    receiver_fixture,  # noqa: F401 (the `receiver` fixture)
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DAY = date(2026, 11, 14)
@@ -355,38 +357,8 @@ def test_a_hostile_error_renders_as_one_plain_line_of_markdown() -> None:
     assert "<code>A/`2`</code>" in html
 
 
-class _Receiver(ThreadingHTTPServer):
-    """Keeps the path and body of each POST it gets, on 127.0.0.1."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.received: list[tuple[str, str]] = []
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        assert isinstance(self.server, _Receiver)
-        self.server.received.append((self.path, body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    server = _Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 def test_a_failure_notice_quotes_template_syntax_without_evaluating_it(
-    receiver: _Receiver, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from prefect.server.events.schemas.events import ReceivedEvent
     from prefect.server.utilities.user_templates import render_user_template_sync
