@@ -4,12 +4,12 @@ Migrations are the only way the schema is made outside tests: `racing db upgrade
 them as a step of its own before any flow starts.
 
 The scrape jobs' writes and the JobRun hooks go through `run_transaction`, which runs a
-unit of work again from the start after a transient database error: a deadlock or serialization failure on
-PostgreSQL, a connection lost or refused while the server restarts, a locked SQLite
-file. The waits are short (RACING_DB_RETRY_DELAYS_SECONDS, seconds in all), so a
-database that stays away fails the item or the run with a clear error instead. The
-maintenance jobs (reaper, cleanup) use plain transactions: they are idempotent, and
-their next scheduled run does what a failed one did not.
+unit of work again from the start after a transient database error: a deadlock or
+serialization failure on PostgreSQL, a connection lost or refused while the server
+restarts, a locked SQLite file. The waits are short (RACING_DB_RETRY_DELAYS_SECONDS,
+seconds in all), so a database that stays away fails the item or the run with a clear
+error instead. The maintenance jobs (reaper, cleanup) use plain transactions: they are
+idempotent, and their next scheduled run does what a failed one did not.
 """
 
 import logging
