@@ -1,8 +1,10 @@
 """The race-day benchmark: the pollers' exact calls, ours, and the scoring maths."""
 
 import json
+import subprocess
+import sys
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,9 +13,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from racing.bench.baselines import NAIVE, baseline_ticks, replay_baseline
 from racing.bench.chart import chart_available, write_chart
 from racing.bench.day import DayBench, bench_day
+from racing.bench.job_times import JobTime, morning_gap, summarise_times
 from racing.bench.minimum import checks_on_schedule, minimum_calls
 from racing.bench.model import WHOLE_DAY, predicted_polls
-from racing.bench.report import BenchReport, console_summary, render
+from racing.bench.report import (
+    BenchReport,
+    console_summary,
+    job_times_table,
+    render,
+)
 from racing.bench.scoring import Fetch, fetches_from_log, score
 from racing.bench.timelines import RaceTimeline, race_timeline, timelines_of
 from racing.simulator.generate import build_carnival
@@ -131,6 +139,72 @@ def test_the_bench_day_matches_the_real_pollers_and_renders(
     if chart_available():
         write_chart(one_race_day, tmp_path / "chart.png")
         assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_job_run_of_our_replay_is_timed_and_tabled_per_job(
+    one_race_day: DayBench,
+) -> None:
+    # Ticks from 05:55 to 12:45, 45 minutes after the race: 83 of them.
+    runs = Counter(one.job for one in one_race_day.ours.job_times)
+    table = job_times_table(one_race_day)
+
+    assert runs == {
+        "morning": 1,
+        "morning retry": 3,
+        "t60": 83,
+        "t15": 83,
+        "post-race": 83,
+    }
+    assert sum(runs.values()) == one_race_day.ours.jobs
+    assert table[0] == (
+        "| job | runs | median, s | slowest, s | slowest at | most race calls "
+        "in a run | must end within | runs over |"
+    )
+    cells = [row.split(" | ") for row in table[2:]]
+    assert [(c[0], c[1], c[5], c[6]) for c in cells] == [
+        ("| morning", "1", "1", "900 s"),
+        ("| morning retries", "3", "0", "900 s"),
+        ("| T-60", "83", "1", "300 s"),
+        ("| T-15", "83", "1", "300 s"),
+        ("| results (post-race)", "83", "1", "300 s"),
+    ]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a quirk of Linux's ru_maxrss")
+def test_a_child_process_reports_its_own_peak_memory_not_its_parents() -> None:
+    # Linux keeps the peak RSS across exec: measured that way, a child of the big
+    # `racing bench` process reported the parent's size as the replay's.
+    _ballast = bytearray(b"x") * (384 * 1024 * 1024)
+    code = "from racing.bench.ours import peak_rss_mib; print(peak_rss_mib())"
+
+    found = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    )
+
+    assert float(found.stdout) < 256
+
+
+def test_a_run_overruns_when_it_ends_at_or_after_the_next_run_of_its_job() -> None:
+    at = datetime(2026, 11, 14, 1, 0, tzinfo=UTC)
+    times = [
+        JobTime("t60", at, 12.0, 3),
+        JobTime("t60", at + timedelta(minutes=5), 300.0, 40),
+        JobTime("t60", at + timedelta(minutes=10), 2.0, 1),
+        JobTime("morning", at, 899.0, 361),
+    ]
+
+    morning, t60 = summarise_times(times, morning=timedelta(minutes=15))
+
+    assert (t60.runs, t60.median_seconds, t60.slowest_seconds) == (3, 12.0, 300.0)
+    assert (t60.slowest_tick, t60.most_calls, t60.overran) == (times[1].tick, 40, 1)
+    assert (morning.runs, morning.overran) == (1, 0)
+
+
+def test_a_morning_run_has_until_the_first_retry() -> None:
+    retries = [time(6, 30), time(6, 15), time(7, 0)]
+
+    assert morning_gap(retries) == timedelta(minutes=15)
+    assert morning_gap([]) == timedelta(days=1)
 
 
 NOON = datetime(2026, 11, 14, 1, 0, tzinfo=UTC)

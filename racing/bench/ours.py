@@ -3,7 +3,7 @@
 `replay_ours` is `racing replay` with `DirectJobs`: the same jobs at the same ticks,
 minus Prefect's bookkeeping (which `flows/bench.py` measures on its own). Run through
 `replay_ours_isolated`, it runs in a fresh Python process, so its peak memory is its
-own.
+own. Each job run is timed on its own (`racing.bench.job_times`).
 """
 
 import pickle
@@ -13,12 +13,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from racing.bench.job_times import JobTime, TimedJobs, morning_gap
 from racing.bench.scoring import ScrapeRow
 from racing.database import make_engine, session_factory, upgrade
 from racing.models import Meeting, Race, Scrape
@@ -41,6 +42,12 @@ class OursRun:
     jobs: int
     seconds: float
     peak_rss_mib: float
+    # CPU time of the replay process, simulator threads included: unlike the wall
+    # time, it hardly changes when other work shares the machine.
+    cpu_seconds: float = 0.0
+    job_times: tuple[JobTime, ...] = ()
+    # The most a morning run may take: until the next morning run.
+    morning_budget: timedelta = timedelta(minutes=15)
 
 
 def replay_ours(
@@ -63,16 +70,18 @@ def replay_ours(
                     window_retries=config.pre_race_retry_policy,
                     followups=config.post_race_followups,
                 )
-                began = time.perf_counter()
+                timed = TimedJobs(jobs, lambda: _scrape_count(sessions))
+                began, cpu_began = time.perf_counter(), time.process_time()
                 replay_day(
                     scenario.date,
                     config.zone,
-                    jobs,
+                    timed,
                     ticks=iter(ticks),
                     set_clock=server.set_clock,
                     retry_times=config.morning_retry_times,
                 )
                 seconds = time.perf_counter() - began
+                cpu_seconds = time.process_time() - cpu_began
             requests = server.request_log()
         with sessions() as session:
             report = build_report(scenario.date, session=session)
@@ -89,7 +98,10 @@ def replay_ours(
         ticks[-1],
         jobs.runs,
         seconds,
-        _peak_rss_mib(),
+        peak_rss_mib(),
+        cpu_seconds,
+        tuple(timed.times),
+        morning_gap(config.morning_retry_times),
     )
 
 
@@ -126,9 +138,23 @@ def _scrape_rows(session: Session) -> list[ScrapeRow]:
     ]
 
 
-def _peak_rss_mib() -> float:
+def _scrape_count(sessions: sessionmaker[Session]) -> int:
+    """Race calls so far: every race call leaves one Scrape row."""
+    with sessions() as session:
+        return session.scalar(select(func.count(Scrape.id))) or 0
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory, in MiB."""
+    # Linux keeps ru_maxrss across exec, so a child of the big `racing bench`
+    # process would report its parent's size; VmHWM is this process's own peak.
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports KiB, macOS bytes.
+    # macOS reports bytes, the BSDs KiB.
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 

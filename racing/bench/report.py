@@ -6,8 +6,25 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from racing.bench.day import OURS, DayBench
+from racing.bench.job_times import (
+    MORNING,
+    MORNING_RETRY,
+    POST_RACE,
+    JobTimes,
+    busiest_tick,
+    summarise_times,
+)
 from racing.bench.scoring import Figures, Lags
 from racing.replay import LEAD, TAIL
+from racing.settings import load_settings
+
+_JOB_LABELS = {
+    MORNING: "morning",
+    MORNING_RETRY: "morning retries",
+    "t60": "T-60",
+    "t15": "T-15",
+    POST_RACE: "results (post-race)",
+}
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,29 @@ def strategy_table(day: DayBench) -> list[str]:
     return rows
 
 
+def job_times(day: DayBench) -> list[JobTimes]:
+    """Our replay's runs per job, against the time each run has."""
+    return summarise_times(day.ours.job_times, morning=day.ours.morning_budget)
+
+
+def job_times_table(day: DayBench) -> list[str]:
+    """Per job: runs, median and slowest wall seconds, and runs over their time."""
+    zone = load_settings().zone
+    rows = [
+        "| job | runs | median, s | slowest, s | slowest at | most race calls "
+        "in a run | must end within | runs over |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for job in job_times(day):
+        rows.append(
+            f"| {_JOB_LABELS.get(job.job, job.job)} | {job.runs:,} "
+            f"| {job.median_seconds:.2f} | {job.slowest_seconds:.2f} "
+            f"| {job.slowest_tick.astimezone(zone):%H:%M} | {job.most_calls:,} "
+            f"| {job.budget.total_seconds():,.0f} s | {job.overran:,} |"
+        )
+    return rows
+
+
 def render(report: BenchReport) -> str:
     """The whole report as markdown."""
     lines = [
@@ -119,11 +159,13 @@ def console_summary(report: BenchReport) -> str:
     for index, day in enumerate(report.days):
         lines += [f"{day.name}: {day.meetings} meetings, {day.races:,} races", ""]
         lines += strategy_table(day)
+        lines += ["", *job_times_table(day)]
         lines += [
             "",
             _ours_against_minimum(day),
-            f"our replay without Prefect: {day.ours.seconds:.0f} s for "
-            f"{day.ours.jobs} job runs; peak memory {day.ours.peak_rss_mib:.0f} MiB",
+            f"our replay without Prefect: {day.ours.seconds:.0f} s "
+            f"({day.ours.cpu_seconds:.0f} s CPU) for {day.ours.jobs} job runs; "
+            f"peak memory {day.ours.peak_rss_mib:.0f} MiB",
         ]
         if index < len(report.mornings):
             morning = report.mornings[index]
@@ -194,6 +236,7 @@ def _day_section(
     if chart:
         lines += ["", f"![calls, coverage and lag on {day.name}]({chart})"]
     lines += ["", *_minimum_section(day), "", *_baselines_section(day)]
+    lines += ["", *_job_times_section(day)]
     if morning is not None:
         lines += ["", *_morning_section(morning)]
     lines += ["", *_overhead_section(report, day)]
@@ -272,6 +315,29 @@ def _baselines_section(day: DayBench) -> list[str]:
     return lines
 
 
+def _job_times_section(day: DayBench) -> list[str]:
+    lines = [
+        "### Our job runs against their time",
+        "",
+        "Each run of our replay (`DirectJobs`, no Prefect, API not slowed), in wall "
+        "seconds. A window or result run must end before the next 5-minute tick "
+        "starts the next one; a morning run before the next morning run. Figures "
+        "only: they vary with the machine and its load.",
+        "",
+        *job_times_table(day),
+    ]
+    busiest = busiest_tick(day.ours.job_times)
+    if busiest is not None:
+        tick, seconds = busiest
+        local = tick.astimezone(load_settings().zone)
+        lines += [
+            "",
+            f"The busiest tick, {local:%H:%M}, took {seconds:.1f} s for all its "
+            "runs one after the other.",
+        ]
+    return lines
+
+
 def _morning_section(morning: MorningTiming) -> list[str]:
     return [
         "### Morning scrape",
@@ -302,8 +368,9 @@ def _overhead_section(report: BenchReport, day: DayBench) -> list[str]:
         "### Overhead",
         "",
         f"Our jobs replayed without Prefect (`DirectJobs`): {day.ours.seconds:.0f} s "
-        f"for {day.ours.jobs} job runs; peak memory of that process "
-        f"{day.ours.peak_rss_mib:.0f} MiB (simulator included).",
+        f"for {day.ours.jobs} job runs, {day.ours.cpu_seconds:.0f} s of CPU (which "
+        "varies less with the machine's load); peak memory of that process "
+        f"{day.ours.peak_rss_mib:.0f} MiB. Both include the simulator.",
     ]
     prefect = report.prefect
     projected = report.projected_replay(day)
@@ -342,8 +409,14 @@ def _growth(report: BenchReport) -> list[str]:
             [d.ours.seconds for d in report.days],
             "{:.0f}",
         ),
+        (
+            "its CPU time (simulator included), s",
+            [d.ours.cpu_seconds for d in report.days],
+            "{:.0f}",
+        ),
         ("its peak memory, MiB", [d.ours.peak_rss_mib for d in report.days], "{:.0f}"),
         ("job runs", [d.ours.jobs for d in report.days], "{:,.0f}"),
+        *_job_time_growth(report.days),
     ]
     if len(report.mornings) == len(report.days):
         rows.append(
@@ -360,8 +433,9 @@ def _growth(report: BenchReport) -> list[str]:
         )
     for name, values, pattern in rows:
         cells = [pattern.format(v) for v in values]
-        growth = values[-1] / values[0] if values[0] else 0
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | x{growth:.2f} |")
+        # A count that starts at zero (runs over their time) has no ratio.
+        growth = f"x{values[-1] / values[0]:.2f}" if values[0] else ""
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {growth} |")
     if others:
         lines += [
             "",
@@ -370,6 +444,35 @@ def _growth(report: BenchReport) -> list[str]:
             "own work grows with the races.",
         ]
     return lines
+
+
+def _job_time_growth(days: Sequence[DayBench]) -> list[tuple[str, list[float], str]]:
+    if not all(d.ours.job_times for d in days):
+        return []
+    per_day = [job_times(d) for d in days]
+    ticks = [
+        [j for j in jobs if j.job not in (MORNING, MORNING_RETRY)] for jobs in per_day
+    ]
+    return [
+        (
+            "slowest window or result run, s",
+            [max(j.slowest_seconds for j in jobs) for jobs in ticks],
+            "{:.2f}",
+        ),
+        (
+            "slowest morning run, s",
+            [
+                max(j.slowest_seconds for j in jobs if j.job == MORNING)
+                for jobs in per_day
+            ],
+            "{:.1f}",
+        ),
+        (
+            "runs over their time",
+            [sum(j.overran for j in jobs) for jobs in per_day],
+            "{:,.0f}",
+        ),
+    ]
 
 
 def _definitions() -> list[str]:
