@@ -36,7 +36,7 @@ def fetch_and_store_meetings(
     settings = get_settings()
     with TabClient.from_settings(settings) as client:
         listing = client.meetings(day)
-    refs = morning.store_meeting_list(
+    refs, listing = morning.store_meeting_list(
         listing, listing_day=day, sessions=racing_sessions(), now=make_clock(as_of)()
     )
     get_run_logger().info(

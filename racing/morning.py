@@ -12,9 +12,10 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from racing.database import run_transaction
+from racing.database import first_line, run_transaction
 from racing.errors import FetchError
 from racing.job_runs import JobSummary, describe_failures
 from racing.morning_plan import JOB_TYPE, MorningPlan
@@ -22,7 +23,7 @@ from racing.race_scrape import RaceAttempt, scrape_race
 from racing.scrapes import next_attempt, race_done_in_run
 from racing.store import MeetingRef, RaceRef, meeting_ref, upsert_meeting
 from racing.tab_client import TabClient
-from racing.tab_payloads import MeetingList
+from racing.tab_payloads import MeetingList, MeetingRecord, MeetingReject
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,12 @@ def store_meeting_list(
     listing_day: date,
     sessions: sessionmaker[Session],
     now: datetime,
-) -> list[MeetingRef]:
-    """Store every valid meeting of the list with its race stubs.
+) -> tuple[list[MeetingRef], MeetingList]:
+    """Store every valid meeting of the list with its race stubs, each on its own.
+
+    Returns the stored meetings, and the list with any meeting the database refused
+    moved to its rejects (a failed item, like a meeting whose payload was bad), so
+    one odd meeting never keeps the others out of the day.
 
     An empty list is an error rather than a quiet success: a racing day has meetings,
     so it means a wrong date or jurisdiction, or a feed that changed.
@@ -78,14 +83,38 @@ def store_meeting_list(
             transient=False,
         )
 
-    def store(session: Session) -> list[MeetingRef]:
-        refs = []
-        for record in listing.meetings:
-            meeting = upsert_meeting(record, session=session, now=now)
-            refs.append(meeting_ref(meeting, session=session))
-        return refs
+    refs: list[MeetingRef] = []
+    stored: list[MeetingRecord] = []
+    refused: list[MeetingReject] = []
+    for record in listing.meetings:
+        try:
+            refs.append(_store_meeting(record, sessions, now))
+            stored.append(record)
+        except DBAPIError as exc:
+            refused.append(_refused(record, exc))
+    return refs, MeetingList(meetings=stored, rejects=[*listing.rejects, *refused])
 
-    return run_transaction(sessions, store)
+
+def _store_meeting(
+    record: MeetingRecord, sessions: sessionmaker[Session], now: datetime
+) -> MeetingRef:
+    def store(session: Session) -> MeetingRef:
+        meeting = upsert_meeting(record, session=session, now=now)
+        return meeting_ref(meeting, session=session)
+
+    try:
+        return run_transaction(sessions, store)
+    except IntegrityError:
+        # Another run (a retry, an operator's run) inserted the same meeting or race
+        # between our look and our insert: this try finds the rows and updates them.
+        return run_transaction(sessions, store)
+
+
+def _refused(record: MeetingRecord, exc: DBAPIError) -> MeetingReject:
+    hint = f"{record.race_type}/{record.venue_mnemonic}"
+    error = f"the database refused it: {type(exc).__name__}: {first_line(exc)}"
+    log.error("morning scrape: meeting %s of the list not stored: %s", hint, error)
+    return MeetingReject(meeting_hint=hint, error=error)
 
 
 def scrape_meeting(

@@ -107,12 +107,13 @@ class DirectJobs:
             if plan.nothing_to_do:
                 self._save(job_run_id, morning.nothing_to_retry(plan))
                 return
-            listing = self.client.meetings(day)
-            refs = plan.select(
-                morning.store_meeting_list(
-                    listing, listing_day=day, sessions=self.sessions, now=as_of
-                )
+            stored, listing = morning.store_meeting_list(
+                self.client.meetings(day),
+                listing_day=day,
+                sessions=self.sessions,
+                now=as_of,
             )
+            refs = plan.select(stored)
             outcomes = [
                 morning.scrape_meeting(
                     ref,

@@ -43,6 +43,9 @@ NAME_CHARS = 100
 RACE_NAME_CHARS = 200
 LOCATION_CHARS = 8
 CONDITION_CHARS = 32
+# The largest number an INTEGER column holds on PostgreSQL (race and runner numbers,
+# barriers, distances, placings): a bigger one in a payload is refused with it.
+MAX_STORED_INT = 2**31 - 1
 PRODUCT_CHARS = 32
 # Venue codes become URL path segments and database keys, so only plain codes pass.
 _VENUE_PATTERN = re.compile(r"[A-Za-z0-9]{1,16}")
@@ -219,7 +222,8 @@ _BettingStatusField = Annotated[
     BettingStatus,
     _status_parser(BettingStatus, "Open, Closed, Scratched, LateScratched"),
 ]
-_Results = Annotated[list[list[int]], BeforeValidator(_none_as_empty)]
+_Number = Annotated[int, Field(ge=0, le=MAX_STORED_INT)]
+_Results = Annotated[list[list[_Number]], BeforeValidator(_none_as_empty)]
 _UNIQUE_RACES = _unique("race_number", "race number")
 _UNIQUE_RUNNERS = _unique("runner_number", "runner number")
 
@@ -236,7 +240,7 @@ class _Payload(BaseModel):
 
 
 class _RaceStubPayload(_Payload):
-    race_number: int = Field(alias="raceNumber")
+    race_number: _Number = Field(alias="raceNumber")
     race_name: _RaceName = Field(alias="raceName")
     start_time: UtcDatetime = Field(alias="raceStartTime")
     status: _RaceStatusField = Field(alias="raceStatus")
@@ -271,13 +275,13 @@ _NO_ODDS = _OddsPayload()
 
 
 class _RunnerPayload(_Payload):
-    runner_number: int = Field(alias="runnerNumber")
+    runner_number: _Number = Field(alias="runnerNumber")
     runner_name: _Name = Field(alias="runnerName")
-    barrier: int | None = Field(default=None, alias="barrierNumber")
+    barrier: _Number | None = Field(default=None, alias="barrierNumber")
     emergency: bool | None = None
     rider: _Name | None = Field(default=None, alias="riderDriverName")
     trainer: _Name | None = Field(default=None, alias="trainerName")
-    finishing_position: int | None = Field(default=None, alias="finishingPosition")
+    finishing_position: _Number | None = Field(default=None, alias="finishingPosition")
     fixed_odds: _OddsPayload | None = Field(default=None, alias="fixedOdds")
     parimutuel: _OddsPayload | None = None
 
@@ -296,12 +300,12 @@ class _RunnerPayload(_Payload):
 
 
 class _ScratchingPayload(_Payload):
-    runner_number: int = Field(alias="runnerNumber")
+    runner_number: _Number = Field(alias="runnerNumber")
     fixed_odds: _OddsPayload | None = Field(default=None, alias="fixedOdds")
 
 
 class _PoolDividendPayload(_Payload):
-    selections: list[int]
+    selections: list[_Number]
     amount: float
 
 
@@ -319,7 +323,7 @@ class _RaceMeetingPayload(_Payload):
 
 
 class _RacePayload(_RaceStubPayload):
-    distance: int | None = Field(default=None, alias="raceDistance")
+    distance: _Number | None = Field(default=None, alias="raceDistance")
     resulted_time: UtcDatetime | None = Field(default=None, alias="resultedTime")
     meeting: _RaceMeetingPayload | None = None
     # Required, so a renamed key is noticed; an empty field (or null) is valid.
@@ -398,7 +402,7 @@ class DividendRecord(_Record):
     """One declared dividend; a dead heat gives one per winning selection."""
 
     product: str
-    selections: list[int]
+    selections: list[_Number]
     amount: float
 
 

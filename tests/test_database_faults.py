@@ -216,6 +216,78 @@ def test_a_payload_the_database_refuses_fails_its_race_alone(
     assert job.meta["meetings"]["2026-11-14/R/AAA"]["racesOk"] == 1
 
 
+def test_a_meeting_the_database_refuses_is_a_failed_item_and_the_others_are_stored(
+    day: Day, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import racing.morning
+
+    upsert = racing.morning.upsert_meeting
+
+    def refuse_bbb(record: Any, *, session: Session, now: datetime) -> Meeting:
+        if record.venue_mnemonic == "BBB":
+            session.execute(text("INSERT INTO meetings (id) VALUES (NULL)"))
+        return upsert(record, session=session, now=now)
+
+    monkeypatch.setattr(racing.morning, "upsert_meeting", refuse_bbb)
+    server, jobs = day(_two_meeting_card())
+
+    at(server, jobs, local(6), "morning")
+
+    with sessions() as session:
+        venues = session.scalars(select(Meeting.venue_mnemonic)).all()
+        job = session.scalars(select(JobRun)).one()
+    assert venues == ["AAA"]
+    assert (job.status, job.items_processed, job.items_failed) == ("partial", 2, 1)
+    assert job.meta["failedMeetings"] == ["2026-11-14/R/BBB"]
+    error = job.meta["meetings"]["2026-11-14/R/BBB"]["error"]
+    assert error.startswith("bad payload: the database refused it: IntegrityError: ")
+    assert "\n" not in error
+
+
+def test_a_meeting_another_run_inserts_meanwhile_is_updated_not_failed(
+    day: Day, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import racing.morning
+
+    upsert = racing.morning.upsert_meeting
+    raced: list[str] = []
+
+    def lose_the_race_once(record: Any, *, session: Session, now: datetime) -> Meeting:
+        if not raced:
+            raced.append(record.venue_mnemonic)
+            # Another run stores the meeting first; our insert then hits the
+            # unique key, as two morning runs starting together would.
+            with sessions.begin() as other:
+                upsert(record, session=other, now=now)
+            session.add(
+                Meeting(
+                    meeting_date=record.meeting_date,
+                    race_type=record.race_type,
+                    venue_mnemonic=record.venue_mnemonic,
+                    meeting_name="DUPLICATE",
+                    location="NSW",
+                    updated_at=now,
+                )
+            )
+            session.flush()
+        return upsert(record, session=session, now=now)
+
+    monkeypatch.setattr(racing.morning, "upsert_meeting", lose_the_race_once)
+    server, jobs = day(_two_meeting_card())
+
+    at(server, jobs, local(6), "morning")
+
+    with sessions() as session:
+        names = session.scalars(
+            select(Meeting.meeting_name).order_by(Meeting.venue_mnemonic)
+        ).all()
+        job = session.scalars(select(JobRun)).one()
+        races = _count(session, Race)
+    assert raced == ["AAA"]
+    assert names == ["VENUE AAA", "VENUE BBB"]
+    assert (job.status, races) == ("success", 4)
+
+
 # The flows with the database cut at each point of a run (PostgreSQL behind a proxy).
 
 
@@ -346,12 +418,7 @@ class Outage:
 
     def serve(self, cut_after_races: int | None = None) -> None:
         """Serve two meetings of two races; cut the database after that many."""
-        card = scenario(
-            [
-                meeting("AAA", [race(1, local(12)), race(2, local(12, 30))]),
-                meeting("BBB", [race(1, local(13)), race(2, local(13, 30))]),
-            ]
-        )
+        card = _two_meeting_card()
         self.server = CuttingSimulator(card, self.proxy, cut_after_races).start()
         self.env.setenv("RACING_TAB_BASE_URL", self.server.base_url)
         get_settings.cache_clear()
@@ -439,6 +506,15 @@ def outage(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Outag
     forget_engine()
     engine.dispose()
     get_settings.cache_clear()
+
+
+def _two_meeting_card() -> Any:
+    return scenario(
+        [
+            meeting("AAA", [race(1, local(12)), race(2, local(12, 30))]),
+            meeting("BBB", [race(1, local(13)), race(2, local(13, 30))]),
+        ]
+    )
 
 
 def _two_meetings(sessions: sessionmaker[Session]) -> tuple[int, int]:

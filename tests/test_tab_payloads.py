@@ -494,3 +494,34 @@ def _meeting_with_status(status: str) -> dict[str, Any]:
     meeting["races"] = meeting["races"][:1]
     meeting["races"][0]["raceStatus"] = status
     return meeting
+
+
+@pytest.mark.parametrize("number", [2**31, 2**40, -1])
+def test_a_number_no_integer_column_holds_rejects_its_meeting_alone(
+    number: int,
+) -> None:
+    body = load("meetings.json")
+    body["meetings"][0]["races"][0]["raceNumber"] = number
+
+    listing = parse_meetings(body)
+
+    assert [r.meeting_hint for r in listing.rejects] == [
+        f"{body['meetings'][0]['raceType']}/{body['meetings'][0]['venueMnemonic']}"
+    ]
+    assert "raceNumber" in listing.rejects[0].error
+    assert len(listing.meetings) == len(body["meetings"]) - 1
+
+
+@pytest.mark.parametrize(
+    "field", ["raceDistance", "runners.0.barrierNumber", "runners.0.runnerNumber"]
+)
+def test_a_number_too_big_to_store_is_a_payload_error_naming_it(field: str) -> None:
+    body = race_body()
+    target = body
+    *path, last = field.split(".")
+    for part in path:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[last] = 3_000_000_000
+
+    with pytest.raises(PayloadError, match=last):
+        parse(body)
