@@ -35,6 +35,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from racing.database import transaction
 from racing.job_runs import JobSummary, describe_failures, finish_job_run
 from racing.models import JobRun, JobStatus, Scrape, ScrapeOutcome, SkippedRun
+from racing.results import JOB_TYPE as RESULTS_JOB_TYPE
+from racing.windows import T15, T60
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,11 @@ RECOVERED = (
     "finalised by the reaper from the saved counts: the flow run completed while "
     "the database was unreachable from its hooks"
 )
+# Window and result runs take seconds (under 2 s on a day ten times the default, see
+# the benchmark) and have a 5-minute tick: one still running after this long is dead
+# or stuck, and its claims would keep its races from the next runs of their windows.
+TICK_JOBS = frozenset({T60.job_type, T15.job_type, RESULTS_JOB_TYPE})
+TICK_JOB_MAX_AGE = timedelta(minutes=15)
 # How far back the reaper asks Prefect for ended runs that have no JobRun. Prefect
 # keeps no history of which racing database a run wrote to: one Prefect workspace
 # serves one racing database.
@@ -152,6 +159,7 @@ def abandonment_reason(
     reported: ReportedState | None,
     now: datetime,
     max_age: timedelta,
+    limit_name: str = "RACING_STALE_RUN_MINUTES",
 ) -> str | None:
     """Why a running JobRun is abandoned; None while its flow run may still end it."""
     age = now - started_at
@@ -170,7 +178,7 @@ def abandonment_reason(
         return (
             f"abandoned: Prefect reports the flow run {reported.type} after "
             f"{_minutes(age)} minutes, past the limit of {_minutes(max_age)} "
-            "(RACING_STALE_RUN_MINUTES)"
+            f"({limit_name})"
         )
     return None
 
@@ -190,7 +198,8 @@ def reap_stale_runs(
     hook that finalised it meanwhile wins and nothing is overwritten.
     """
     report = ReapReport()
-    for job_run_id, flow_run_id, started_at in _running(sessions, own_flow_run_id):
+    running = _running(sessions, own_flow_run_id)
+    for job_run_id, flow_run_id, started_at, job_type in running:
         report.checked += 1
         try:
             reported = lookup(flow_run_id)
@@ -207,7 +216,10 @@ def reap_stale_runs(
             continue
 
         reason = abandonment_reason(
-            started_at=started_at, reported=reported, now=now, max_age=max_age
+            started_at=started_at,
+            reported=reported,
+            now=now,
+            **_limit(job_type, max_age),
         )
         if reason is None:
             continue
@@ -372,9 +384,9 @@ def _listed(items: list[Abandoned]) -> list[dict[str, Any]]:
 
 def _running(
     sessions: sessionmaker[Session], own_flow_run_id: str | None
-) -> list[tuple[int, str, datetime]]:
+) -> list[tuple[int, str, datetime, str]]:
     query = (
-        select(JobRun.id, JobRun.flow_run_id, JobRun.started_at)
+        select(JobRun.id, JobRun.flow_run_id, JobRun.started_at, JobRun.job_type)
         .where(JobRun.status == JobStatus.RUNNING.value)
         .order_by(JobRun.id)
     )
@@ -382,8 +394,16 @@ def _running(
         query = query.where(JobRun.flow_run_id != own_flow_run_id)
     with sessions() as session:
         return [
-            (row.id, row.flow_run_id, row.started_at) for row in session.execute(query)
+            (row.id, row.flow_run_id, row.started_at, row.job_type)
+            for row in session.execute(query)
         ]
+
+
+def _limit(job_type: str, max_age: timedelta) -> dict[str, Any]:
+    """The age past which a running JobRun of `job_type` is abandoned, and its name."""
+    if job_type in TICK_JOBS and max_age > TICK_JOB_MAX_AGE:
+        return {"max_age": TICK_JOB_MAX_AGE, "limit_name": "a window or result run"}
+    return {"max_age": max_age}
 
 
 def _ended_at(reported: ReportedState | None, now: datetime) -> datetime:

@@ -243,7 +243,7 @@ def test_a_job_run_whose_flow_run_is_gone_from_prefect_is_failed(
 def test_a_live_flow_run_younger_than_the_maximum_age_is_left_alone(
     sessions: sessionmaker[Session], state: str
 ) -> None:
-    job = add_running_job(sessions, minutes_ago=59)
+    job = add_running_job(sessions, minutes_ago=59, job_type="morning_scrape")
 
     report = reap(sessions, prefect_says({job.flow_run_id: ReportedState(state)}))
 
@@ -259,7 +259,7 @@ def test_a_live_flow_run_younger_than_the_maximum_age_is_left_alone(
 def test_a_live_flow_run_past_the_maximum_age_is_abandoned(
     sessions: sessionmaker[Session],
 ) -> None:
-    job = add_running_job(sessions, minutes_ago=75)
+    job = add_running_job(sessions, minutes_ago=75, job_type="morning_scrape")
 
     reap(sessions, prefect_says({job.flow_run_id: ReportedState("RUNNING")}))
 
@@ -268,6 +268,29 @@ def test_a_live_flow_run_past_the_maximum_age_is_abandoned(
     assert found.error_message == (
         "abandoned: Prefect reports the flow run RUNNING after 75 minutes, "
         "past the limit of 60 (RACING_STALE_RUN_MINUTES)"
+    )
+
+
+@pytest.mark.parametrize("job_type", ["pre_race_t60", "pre_race_t15", "post_race"])
+def test_a_window_or_result_run_is_abandoned_after_fifteen_minutes(
+    sessions: sessionmaker[Session], job_type: str
+) -> None:
+    # A worker killed mid-run: its claims would keep the races from the window's
+    # next runs until the reaper frees them, so a tick job does not get an hour.
+    young = add_running_job(sessions, minutes_ago=14, job_type=job_type)
+    dead = add_running_job(sessions, minutes_ago=16, job_type=job_type)
+    running = ReportedState("RUNNING")
+
+    reap(
+        sessions, prefect_says({young.flow_run_id: running, dead.flow_run_id: running})
+    )
+
+    assert reload(sessions, young).status == "running"
+    found = reload(sessions, dead)
+    assert found.status == "failed"
+    assert found.error_message == (
+        "abandoned: Prefect reports the flow run RUNNING after 16 minutes, "
+        "past the limit of 15 (a window or result run)"
     )
 
 
