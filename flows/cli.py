@@ -20,7 +20,14 @@ from racing.errors import RacingError
 from racing.settings import get_settings
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "default.json"
-JOBS = ("morning_scrape", "pre_race_t60", "pre_race_t15", "post_race", "cleanup")
+JOBS = (
+    "morning_scrape",
+    "pre_race_t60",
+    "pre_race_t15",
+    "post_race",
+    "cleanup",
+    "stale_run_reaper",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -172,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     from flows.morning_scrape import morning_scrape
     from flows.post_race import post_race
     from flows.pre_race import pre_race_t15, pre_race_t60
+    from flows.reaper import stale_run_reaper
     from racing.database import check_schema
 
     settings = get_settings()
@@ -187,6 +195,7 @@ def _run(args: argparse.Namespace) -> int:
             "pre_race_t15": pre_race_t15,
             "post_race": post_race,
             "cleanup": cleanup,
+            "stale_run_reaper": stale_run_reaper,
         }
         result = flows[args.job](as_of=as_of)
     status = print_job_run(int(str(result["jobRunId"])))
