@@ -228,11 +228,13 @@ class _Reading:
         self.connection = connection
         self.settings = settings
         self.now = now.astimezone(UTC)
+        # The calendar day the daily counters count, reset at local midnight.
         self.day = RacingDay.of(self.now, settings.zone)
         # The same reach as results.due_checks: past it no check is ever due again.
         self.result_horizon = results.check_reach(
             settings.post_race_followups.timedeltas()
         )
+        self.races_day = self._races_day()
 
     def all(self) -> Iterator[Metric]:
         yield self.job_runs_total()
@@ -444,7 +446,7 @@ class _Reading:
             family.add_metric(list(labels), count, created=self._day_created)
         return family
 
-    # Races: gauges at "now".
+    # Races: gauges at "now", of the racing date still in reach (see _races_day).
 
     def races_by_window(self) -> Metric:
         now = self.now
@@ -493,7 +495,7 @@ class _Reading:
         day_races = self._day_races()
         ran = GaugeMetricFamily(
             "scheduler_races_ran",
-            "Races of the current racing day that ran (not abandoned).",
+            "Races of the racing day that ran (not abandoned).",
             value=day_races.ran,
         )
         ratio = GaugeMetricFamily(
@@ -526,7 +528,7 @@ class _Reading:
         query = (
             select(Race.result_state, func.count())
             .join(Meeting, Race.meeting_id == Meeting.id)
-            .where(_ran(), Meeting.meeting_date == self.day.day)
+            .where(_ran(), Meeting.meeting_date == self.races_day)
             .group_by(Race.result_state)
         )
         for state, count in self.connection.execute(query):
@@ -545,7 +547,7 @@ class _Reading:
         query = (
             select(func.min(Race.start_time), func.max(Race.start_time))
             .join(Meeting, Race.meeting_id == Meeting.id)
-            .where(_ran(), Meeting.meeting_date == self.day.day)
+            .where(_ran(), Meeting.meeting_date == self.races_day)
         )
         first, last = self.connection.execute(query).one()
         racing = (
@@ -560,6 +562,25 @@ class _Reading:
         )
 
     # Helpers.
+
+    def _races_day(self) -> date:
+        """The racing date the race gauges describe: the previous one while in reach.
+
+        A meeting's date is its local racing day, yet its last races can start after
+        local midnight (Perth, overseas). Until the last of them that ran is past the
+        reach of its result checks, that date is still being raced and checked;
+        switching at midnight would empty the gauges and silence the alerts on them.
+        """
+        previous = self.day.day - timedelta(days=1)
+        query = (
+            select(func.max(Race.start_time))
+            .join(Meeting, Race.meeting_id == Meeting.id)
+            .where(_ran(), Meeting.meeting_date == previous)
+        )
+        last = self.connection.execute(query).scalar_one()
+        if last is not None and self.now <= last + self.result_horizon:
+            return previous
+        return self.day.day
 
     @property
     def _day_created(self) -> float:
@@ -600,7 +621,7 @@ class _Reading:
                 *(_count_if(self._closed(kind)) for kind in COVERAGE_KINDS),
             )
             .join(Meeting, Race.meeting_id == Meeting.id)
-            .where(_ran(), Meeting.meeting_date == self.day.day)
+            .where(_ran(), Meeting.meeting_date == self.races_day)
         )
         ran, *closed = self.connection.execute(query).one()
         counts = {
@@ -618,7 +639,7 @@ class _Reading:
             .join(Meeting, Race.meeting_id == Meeting.id)
             .where(
                 _ran(),
-                Meeting.meeting_date == self.day.day,
+                Meeting.meeting_date == self.races_day,
                 Scrape.kind == kind,
                 Scrape.outcome == ScrapeOutcome.OK.value,
             )

@@ -9,7 +9,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -46,8 +46,11 @@ KIND_JOB_TYPES = {
     "result": "post_race",
 }
 FIRST_CHECK_LATE_UNTIL = timedelta(minutes=60)
-# results.due_checks' reach with the default follow-ups (5, 5 and 10 minutes).
-RESULT_REACH = timedelta(minutes=5 + 2 * 20 + 20)
+# results.due_checks' reach with the default follow-ups (5, 5 and 10 minutes): the
+# late first check, the follow-ups, and 20 minutes' slack for late follow-ups.
+RESULT_REACH = (
+    FIRST_CHECK_LATE_UNTIL + timedelta(minutes=5 + 5 + 10) + timedelta(minutes=20)
+)
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -292,6 +295,56 @@ def test_scrape_durations_fall_in_their_buckets(
     assert ("t60", "running") not in scrapes
 
 
+def test_a_day_racing_past_midnight_is_described_until_its_last_check_is_out_of_reach(
+    sessions: sessionmaker[Session],
+    exporter_at: Callable[[datetime], Scraped],
+) -> None:
+    # Perth's last races of the 14th start after Sydney's midnight.
+    late = [local(23, 30), local(23, 30) + timedelta(minutes=40)]
+    tomorrow_noon = local(12) + timedelta(days=1)
+    with transaction(sessions) as session:
+        add_meeting(session, venue="PER", on=TEST_DAY, starts=late)
+        add_meeting(session, venue="GOS", on=NEXT_DAY, starts=[tomorrow_noon])
+        job_run_id = open_job_run(
+            session=session,
+            flow_run_id="f-3",
+            job_type="pre_race_t60",
+            started_at=local(23, 15),
+        ).id
+        last_race = session.scalars(select(Race).where(Race.start_time == late[-1]))
+        record_scrape(
+            session=session,
+            job_run_id=job_run_id,
+            kind="t60",
+            race_id=last_race.one().id,
+            started_at=local(23, 15),
+            finished_at=local(23, 15),
+        )
+
+    just_after_midnight = late[-1] + timedelta(minutes=5)
+    last_reach = late[-1] + RESULT_REACH
+    past_reach = last_reach + timedelta(minutes=1)
+    scraped = {now: exporter_at(now) for now in (just_after_midnight, past_reach)}
+    with sessions() as session:
+        for now, metrics in scraped.items():
+            assert_metrics_match(metrics, session, now)
+
+    # Still the 14th: its races are running and being checked.
+    night = scraped[just_after_midnight]
+    assert night.value("scheduler_racing_hours") == 1
+    assert night.value("scheduler_races_ran") == 2
+    assert night.series("scheduler_window_closed_races", "window") == {
+        ("t60",): 2,
+        ("t15",): 2,
+        ("result",): 0,
+    }
+    assert night.series("scheduler_race_coverage_ratio", "window")[("t60",)] == 0.5
+    assert exporter_at(last_reach).value("scheduler_racing_hours") == 1
+    # Then the 15th's own card, hours before its first window.
+    assert scraped[past_reach].value("scheduler_racing_hours") == 0
+    assert scraped[past_reach].value("scheduler_races_ran") == 1
+
+
 def test_a_read_snapshot_does_not_see_what_commits_after_its_first_read(
     database_url: str, sessions: sessionmaker[Session]
 ) -> None:
@@ -345,6 +398,39 @@ def add_skipped_runs(
         )
 
 
+TEST_DAY = date(2026, 11, 14)
+NEXT_DAY = TEST_DAY + timedelta(days=1)
+
+
+def add_meeting(
+    session: Session, *, venue: str, on: date, starts: list[datetime]
+) -> None:
+    """A meeting of racing date `on` with an open race at each start."""
+    seen = local(6)
+    meeting = Meeting(
+        meeting_date=on,
+        race_type="R",
+        venue_mnemonic=venue,
+        meeting_name=venue,
+        location="WA",
+        abandoned=False,
+        updated_at=seen,
+    )
+    races = [
+        Race(
+            meeting=meeting,
+            race_number=number,
+            race_name=f"RACE {number}",
+            start_time=start,
+            status="open",
+            updated_at=seen,
+        )
+        for number, start in enumerate(starts, start=1)
+    ]
+    session.add_all([meeting, *races])
+    session.flush()
+
+
 def add_finished_run(
     session: Session,
     *,
@@ -384,9 +470,10 @@ def assert_metrics_match(scraped: Scraped, session: Session, now: datetime) -> N
     finished = [run for run in runs if run.status != "running"]
     day_start = datetime.combine(now.astimezone(SYDNEY).date(), time(0), SYDNEY)
     day_end = day_start + timedelta(days=1)
+    every_scrape = list(session.scalars(select(Scrape)))
     scrapes = [
         scrape
-        for scrape in session.scalars(select(Scrape))
+        for scrape in every_scrape
         if day_start <= scrape.started_at < day_end and scrape.outcome != "running"
     ]
     races = session.execute(select(Race, Meeting).join(Meeting)).all()
@@ -416,7 +503,8 @@ def assert_metrics_match(scraped: Scraped, session: Session, now: datetime) -> N
         == retries
     )
     assert_scrape_durations(scraped, scrapes)
-    assert_race_gauges(scraped, races, scrapes, now)
+    # Coverage counts a race's ok scrapes whenever they ran (before midnight too).
+    assert_race_gauges(scraped, races, every_scrape, now)
     skipped = session.scalars(select(SkippedRun.job_type))
     assert scraped.nonzero("scheduler_skipped_runs_total", "job_type") == Counter(
         (job_type,) for job_type in skipped
@@ -513,14 +601,14 @@ def assert_race_gauges(
     scrapes: list[Scrape],
     now: datetime,
 ) -> None:
-    today = now.astimezone(SYDNEY).date()
     ran = [
         race
         for race, meeting in races
         if race.status != "abandoned" and not meeting.abandoned
     ]
+    day = raced_day(races, now)
     day_ran = [
-        race for race, meeting in races if race in ran and meeting.meeting_date == today
+        race for race, meeting in races if race in ran and meeting.meeting_date == day
     ]
     in_window = {
         kind: sum(
@@ -554,7 +642,8 @@ def assert_race_gauges(
     ratio, closed, covered = {}, {}, {}
     for kind, closing in closes.items():
         done = [race for race in day_ran if (kind, race.id) in ok]
-        ratio[(kind,)] = len(done) / len(day_ran)
+        if day_ran:
+            ratio[(kind,)] = len(done) / len(day_ran)
         closed[(kind,)] = sum(1 for race in day_ran if race.start_time <= closing)
         covered[(kind,)] = sum(1 for race in done if race.start_time <= closing)
     assert scraped.value("scheduler_races_ran") == len(day_ran)
@@ -567,3 +656,18 @@ def assert_race_gauges(
     starts = [race.start_time for race in day_ran]
     racing = min(starts) - T60.opens_before <= now <= max(starts) + RESULT_REACH
     assert scraped.value("scheduler_racing_hours") == int(racing)
+
+
+def raced_day(races: list[tuple[Race, Meeting]], now: datetime) -> date:
+    """The previous racing date while a race of it that ran is in reach, else today."""
+    today = now.astimezone(SYDNEY).date()
+    previous = today - timedelta(days=1)
+    starts = [
+        race.start_time
+        for race, meeting in races
+        if meeting.meeting_date == previous
+        and race.status != "abandoned"
+        and not meeting.abandoned
+    ]
+    in_reach = bool(starts) and now <= max(starts) + RESULT_REACH
+    return previous if in_reach else today
