@@ -26,11 +26,12 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from racing.errors import ConfigError, RacingError
 from racing.retry_policy import RetryPolicy
+from racing.settings import mask_url_passwords
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,13 @@ def downgrade(url: str, revision: str) -> None:
 
 def safe_url(url: str) -> str:
     """The URL with any password masked, for messages and logs."""
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        # Called on error paths: a URL too broken to parse must not raise here.
+        shown = url
+    # SQLAlchemy hides only the `user:password@` one, not a `?password=` in the query.
+    return mask_url_passwords(shown)
 
 
 def check_schema(url: str) -> None:
@@ -184,7 +191,9 @@ def describe_database_error(url: str, exc: BaseException) -> str:
     """One line for an error from the database driver, with what to check."""
     cause = getattr(exc, "orig", None) or exc
     return (
-        f"database {safe_url(url)}: {type(cause).__name__}: {first_line(exc)}; "
+        f"database {safe_url(url)}: {type(cause).__name__}: "
+        # The driver's text may quote the URL it was given.
+        f"{mask_url_passwords(first_line(exc))}; "
         "check RACING_DATABASE_URL and that the database server is running"
     )
 

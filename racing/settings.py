@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from racing.errors import ConfigError
@@ -24,8 +24,8 @@ ENV_PREFIX = "RACING_"
 DEFAULT_DATA_DIR = Path("data")
 
 _HINTS = {
-    "database_url": "a SQLAlchemy URL such as sqlite:///data/racing.db or "
-    "postgresql+psycopg://user@host:5432/racing",
+    "database_url": "a SQLite file URL such as sqlite:///data/racing.db or a "
+    "PostgreSQL one such as postgresql+psycopg://user@host:5432/racing",
     "database_block": "the name of a SqlAlchemyConnector block, such as racing-db, "
     "or unset it",
     "tab_base_url": "an http(s) URL such as http://127.0.0.1:8765",
@@ -37,11 +37,22 @@ _HINTS = {
 # Settings whose values never appear in an error message.
 _SECRETS = frozenset({"notify_webhook_url"})
 # The password of any `scheme://user:password@` URL in a text, even one too broken
-# to parse; a password can hold anything but "@".
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^\s/:@]*:)[^\s@]*@")
+# to parse. It runs to the last "@" of the token: an un-encoded "@" in a password
+# would otherwise leave the rest of it showing.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^\s/:@]*:)\S*@")
+# A `password=` parameter, as libpq reads it from a URL's query. The value ends at
+# the next parameter or space; quotes and punctuation just before a space belong to
+# the message quoting the URL (as in "given '...?password=x'"), not to the value.
+_QUERY_PASSWORD = re.compile(
+    r"(?P<head>\bpassword=)[^\s&#]*?(?=[\'\")\]:;,.]*(?:[\s&#]|$))", re.IGNORECASE
+)
 # Parts of the webhook URL masked on their own, when long enough to be a token.
 _MIN_TOKEN_CHARS = 6
 MASK = "***"
+
+# The databases the scheduler runs on and is tested with, by backend and driver;
+# with the installed SQLAlchemy a bare postgresql:// resolves to psycopg too.
+_DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
 
 # Prefect's rule for the name of a block document.
 _BLOCK_NAME = re.compile(r"[a-z0-9-]+")
@@ -93,11 +104,14 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        try:
-            make_url(value)
-        except (ArgumentError, ValueError) as exc:
-            # ValueError: a port that is not a number. The message is masked later.
-            raise ValueError(f"cannot parse {value!r} as a database URL") from exc
+        # Messages quote the value; _describe masks its password.
+        url = _parse_database_url(value)
+        _check_database_driver(url)
+        if url.get_backend_name() == "sqlite" and _in_memory(url):
+            raise ValueError(
+                f"{value!r} is an in-memory SQLite database, which keeps nothing "
+                "between runs"
+            )
         return value
 
     @field_validator("database_block")
@@ -184,8 +198,9 @@ class Settings(BaseSettings):
     def redact(self, text: str) -> str:
         """`text` with the database password, the webhook URL and its token masked.
 
-        Any other URL's password is masked too, as are the password's URL-quoted
-        forms, since an error may quote the URL rather than the password.
+        Any other URL's password is masked too (`user:password@` or `?password=`),
+        as are the password's URL-quoted forms, since an error may quote the URL
+        rather than the password.
         """
         for secret in self._secret_texts():
             text = text.replace(secret, MASK)
@@ -194,13 +209,16 @@ class Settings(BaseSettings):
     def _secret_texts(self) -> list[str]:
         """Every spelling of a secret worth masking, longest first."""
         secrets: list[str] = []
-        password = make_url(self.database_url).password
-        if password:
-            secrets += [
-                str(password),
-                quote(str(password), safe=""),
-                quote_plus(str(password)),
-            ]
+        for password in _database_passwords(make_url(self.database_url)):
+            # A short or word-like password is masked only in URL form (see
+            # mask_url_passwords): replacing every "e" or "racing" in a message
+            # would ruin it, and the drivers quote a password only inside a URL.
+            if _is_worth_masking(password):
+                secrets += [
+                    password,
+                    quote(password, safe=""),
+                    quote_plus(password),
+                ]
         if self.notify_webhook_url is not None:
             secrets += _webhook_parts(self.notify_webhook_url.get_secret_value())
         return sorted(set(secrets), key=len, reverse=True)
@@ -221,8 +239,59 @@ def check_timezone(value: str) -> str:
 
 
 def mask_url_passwords(text: str) -> str:
-    """`text` with the password of every `scheme://user:password@` URL masked."""
-    return _URL_PASSWORD.sub(rf"\g<head>{MASK}@", text)
+    """`text` with every URL password (`user:password@`, `password=`) masked."""
+    text = _URL_PASSWORD.sub(rf"\g<head>{MASK}@", text)
+    return _QUERY_PASSWORD.sub(rf"\g<head>{MASK}", text)
+
+
+def _parse_database_url(value: str) -> URL:
+    """The parsed database URL, or a ValueError saying why it cannot be parsed."""
+    problem = f"cannot parse {value!r} as a database URL"
+    if value.count("@") > 1:
+        problem += " (write an @ in the password as %40)"
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError) as exc:
+        # ValueError: a port that is not a number, often the tail of a password.
+        raise ValueError(problem) from exc
+    # SQLAlchemy splits at the first "@": the rest of the password became the host.
+    if "@" in (url.host or ""):
+        raise ValueError(problem)
+    return url
+
+
+def _check_database_driver(url: URL) -> None:
+    """Refuse a database the scheduler does not support, before it fails to load."""
+    backend = url.get_backend_name()
+    # Only the two known backends are resolved: another's dialect may not import.
+    if backend not in _DRIVERS or url.get_driver_name() != _DRIVERS[backend]:
+        raise ValueError(
+            f"{url.drivername!r} is not a supported database "
+            "(only sqlite and postgresql+psycopg are)"
+        )
+
+
+def _in_memory(url: URL) -> bool:
+    """Whether a SQLite URL names a database that vanishes with its connection."""
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _database_passwords(url: URL) -> list[str]:
+    """The URL's password and any `password=` in its query (libpq reads both)."""
+    query = url.query.get("password", ())
+    passwords = [query] if isinstance(query, str) else list(query)
+    if url.password:
+        passwords.append(str(url.password))
+    return [password for password in passwords if password]
+
+
+def _is_worth_masking(password: str) -> bool:
+    """Whether a password is long enough to be masked wherever it appears.
+
+    A shorter one would turn every message into asterisks (and show what it is);
+    it is still masked wherever it appears in a URL.
+    """
+    return len(password) >= _MIN_TOKEN_CHARS
 
 
 def _webhook_parts(url: str) -> list[str]:

@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 # inside a test using capsys they would write to a stream closed after it.
 from flows.cli import main
 from flows.notifications import BLOCK_NAME, install_notifications
+from racing.database import describe_database_error, safe_url
 from racing.errors import ConfigError
 from racing.models import JobRun, Scrape
-from racing.settings import get_settings, load_settings
+from racing.settings import get_settings, load_settings, mask_url_passwords
 from racing.simulator.scenario import Scenario
 from racing.simulator.server import SimulatorServer
 from tests.factories import captured_logs, local, meeting, race, scenario
@@ -141,16 +142,91 @@ def test_redact_masks_every_spelling_of_the_secrets() -> None:
     assert "mysql://u:***@h/d" in redacted
 
 
+def test_a_password_in_the_query_string_is_masked_like_one_before_the_host() -> None:
+    url = f"postgresql+psycopg://racer@127.0.0.1:1/racing?password={PASSWORD}&x=1"
+    settings = load_settings(database_url=url)
+    masked = "postgresql+psycopg://racer@127.0.0.1:1/racing?password=***&x=1"
+
+    assert safe_url(url) == masked
+    assert mask_url_passwords(f"given '{url}'") == f"given '{masked}'"
+    assert settings.redact(f"auth failed ({PASSWORD}) for {url}") == (
+        f"auth failed (***) for {masked}"
+    )
+    error = describe_database_error(url, OSError(f"cannot use {url}"))
+    assert error.startswith(f"database {masked}: OSError: cannot use {masked}; ")
+
+
+def test_an_unencoded_at_sign_in_a_password_is_masked_up_to_the_host() -> None:
+    url = "postgresql+psycopg://racer:p@ss:w0rd@127.0.0.1:1/racing"
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(database_url=url)
+
+    message = str(caught.value)
+    assert "'postgresql+psycopg://racer:***@127.0.0.1:1/racing'" in message
+    assert "write an @ in the password as %40" in message
+    assert "ss:w0rd" not in message
+    assert safe_url(url) == "postgresql+psycopg://racer:***@127.0.0.1:1/racing"
+
+
+def test_a_password_whose_tail_would_become_the_host_is_refused_and_masked() -> None:
+    # SQLAlchemy parses this, with password "p" and host "ss@127.0.0.1".
+    url = "postgresql+psycopg://racer:p@ss@127.0.0.1:1/racing"
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(database_url=url)
+
+    assert "write an @ in the password as %40" in str(caught.value)
+    assert "ss@" not in str(caught.value)
+    assert safe_url(url) == "postgresql+psycopg://racer:***@127.0.0.1:1/racing"
+
+
+@pytest.mark.parametrize("password", ["e", "race"])
+def test_a_short_password_is_masked_only_in_urls(password: str) -> None:
+    url = f"postgresql+psycopg://racer:{password}@db:5432/racing"
+    settings = load_settings(database_url=url)
+    text = (
+        f"4 of 4 meetings failed at the racing database: {url}, "
+        f"postgresql+psycopg://racer@db/racing?password={password}"
+    )
+
+    assert settings.redact(text) == (
+        "4 of 4 meetings failed at the racing database: "
+        "postgresql+psycopg://racer:***@db:5432/racing, "
+        "postgresql+psycopg://racer@db/racing?password=***"
+    )
+
+
+def test_a_long_password_is_masked_wherever_it_appears() -> None:
+    url = "postgresql+psycopg://racer:correcthorsebattery@db:5432/racing"
+    settings = load_settings(database_url=url)
+
+    assert settings.redact("tried correcthorsebattery twice") == "tried *** twice"
+
+
 # --- The CLI --------------------------------------------------------------------------
 
 
-def test_the_cli_names_a_refused_database_without_its_password() -> None:
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:{{port}}/racing",
+            "postgresql+psycopg://postgres:***@127.0.0.1:{port}/racing",
+        ),
+        (
+            f"postgresql+psycopg://postgres@127.0.0.1:{{port}}/racing?password={PASSWORD}",
+            "postgresql+psycopg://postgres@127.0.0.1:{port}/racing?password=***",
+        ),
+    ],
+)
+def test_the_cli_names_a_refused_database_without_its_password(
+    url: str, shown: str
+) -> None:
     port = closed_port()
     env = {
         **_inherited_env(),
-        "RACING_DATABASE_URL": (
-            f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:{port}/racing"
-        ),
+        "RACING_DATABASE_URL": url.format(port=port),
         "RACING_NOTIFY_WEBHOOK_URL": WEBHOOK_URL,
     }
 
@@ -164,9 +240,7 @@ def test_the_cli_names_a_refused_database_without_its_password() -> None:
     )
 
     assert run.returncode == 2, run.stderr
-    assert f"database postgresql+psycopg://postgres:***@127.0.0.1:{port}/racing: " in (
-        run.stderr
-    )
+    assert f"database {shown.format(port=port)}: " in run.stderr
     assert "refused" in run.stderr.lower()
     assert_no_secret("the CLI's output", run.stdout + run.stderr)
 
@@ -200,6 +274,46 @@ def test_the_cli_reports_a_bad_setting_without_secrets(
     assert err.startswith(f"racing: error: {variable}: ")
     assert_no_secret("the CLI's output", err)
     assert_no_secret("the logs", logged_text(records))
+
+
+def test_db_upgrade_names_a_refused_database_without_a_query_password(
+    environment: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = closed_port()
+    url = f"postgresql+psycopg://u@127.0.0.1:{port}/racing?password={PASSWORD}"
+    environment(RACING_DATABASE_URL=url)
+
+    status = main(["db", "upgrade"])
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith(
+        f"racing: error: database postgresql+psycopg://u@127.0.0.1:{port}/racing"
+        "?password=***: OperationalError: "
+    )
+    assert_no_secret("the CLI's output", err)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"mysql://racer:{PASSWORD}@127.0.0.1:9/racing",
+        f"postgresql+asyncpg://racer:{PASSWORD}@127.0.0.1:9/racing",
+        "sqlite://",
+    ],
+)
+def test_db_upgrade_refuses_an_unsupported_database_in_one_line(
+    environment: Callable[..., None], capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    environment(RACING_DATABASE_URL=url)
+
+    status = main(["db", "upgrade"])
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("racing: error: RACING_DATABASE_URL: ")
+    assert err.count("\n") == 1, err
+    assert_no_secret("the CLI's output", err)
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -32,6 +32,14 @@ def test_lists_are_read_from_comma_separated_variables(
 BAD_VALUES = [
     ("RACING_DATABASE_URL", "nonsense", "cannot parse"),
     ("RACING_DATABASE_URL", "postgresql+psycopg://u@h:port/db", "cannot parse"),
+    ("RACING_DATABASE_URL", "postgresql+psycopg://u:p@ss@h/db", "the password as %40"),
+    ("RACING_DATABASE_URL", "mysql://u@127.0.0.1/db", "'mysql' is not a supported"),
+    ("RACING_DATABASE_URL", "postgresql+asyncpg://u@h/db", "not a supported"),
+    ("RACING_DATABASE_URL", "postgresql+psycopg2://u@h/db", "not a supported"),
+    ("RACING_DATABASE_URL", "postgres://u@h/db", "not a supported"),
+    ("RACING_DATABASE_URL", "sqlite+aiosqlite:///racing.db", "not a supported"),
+    ("RACING_DATABASE_URL", "sqlite://", "in-memory SQLite database"),
+    ("RACING_DATABASE_URL", "sqlite:///:memory:", "in-memory SQLite database"),
     ("RACING_DATABASE_BLOCK", "Racing DB", "is not a block name"),
     ("RACING_TAB_BASE_URL", "ftp://tab", "is not an http(s) URL"),
     ("RACING_TAB_BASE_URL", "not a url", "is not an http(s) URL"),
@@ -57,6 +65,20 @@ BAD_VALUES = [
     ("RACING_STALE_RUN_MINUTES", "0", "greater than or equal to 1"),
     ("RACING_NOTIFY_WEBHOOK_URL", "hooks.invalid/token", "not an http(s) URL"),
 ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///data/racing.db",
+        "sqlite+pysqlite:////var/lib/racing/racing.db",
+        "postgresql+psycopg://racer@127.0.0.1:5432/racing",
+        # The installed SQLAlchemy resolves a bare postgresql:// to psycopg.
+        "postgresql://racer@127.0.0.1:5432/racing",
+    ],
+)
+def test_the_supported_databases_are_accepted(url: str) -> None:
+    assert load_settings(database_url=url).database_url == url
 
 
 def test_every_setting_has_a_bad_value_case() -> None:
