@@ -26,7 +26,12 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from racing.errors import ConfigError, RacingError
@@ -39,6 +44,16 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Waits before each retry of a unit of work that met a transient error, when the
 # session factory was not given the configured ones.
 DEFAULT_DB_RETRY = RetryPolicy.from_delays((0.5, 2.0, 5.0))
+# A server that accepts connections but never answers would hold a run for ever:
+# give up connecting after 10 s, and let TCP keepalives find a connection whose
+# server went away without closing it (about a minute), so the retries can start.
+PG_CONNECT_ARGS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 # PostgreSQL error classes worth another try: serialization failure, deadlock, every
 # connection exception (08xxx) and the server shutting down or restarting (57P0x).
 _TRANSIENT_SQLSTATES = ("40001", "40P01", "08", "57P01", "57P02", "57P03")
@@ -54,7 +69,7 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`; a SQLite file's folder is created if missing."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, connect_args=PG_CONNECT_ARGS)
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -135,8 +150,9 @@ def is_transient(exc: DBAPIError) -> bool:
         return "locked" in str(cause) or "busy" in str(cause)
     sqlstate: str | None = getattr(cause, "sqlstate", None)
     if sqlstate is None:
-        # psycopg gives no SQLSTATE when it cannot connect at all.
-        return type(cause).__name__ == "OperationalError"
+        # psycopg gives no SQLSTATE when it cannot connect at all (refused, timed
+        # out), and SQLAlchemy files those under OperationalError.
+        return isinstance(exc, OperationalError)
     return sqlstate.startswith(_TRANSIENT_SQLSTATES)
 
 

@@ -2,7 +2,8 @@
 
 Cutting it closes every open connection at once and refuses new ones, as a database
 server that crashed or a network that dropped would; restoring it listens again on
-the same port, as the server coming back.
+the same port, as the server coming back. Hanging it accepts new connections and
+never answers on them, as a server stuck or a firewall dropping packets would.
 """
 
 import contextlib
@@ -26,6 +27,7 @@ class DatabaseProxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
+        self._hanging = False
         self.port = 0
 
     @property
@@ -48,6 +50,7 @@ class DatabaseProxy:
 
     def cut(self) -> None:
         """Drop every connection and refuse new ones until `restore`."""
+        self._hanging = False
         with self._lock:
             listener, self._listener = self._listener, None
             doomed = list(self._sockets)
@@ -60,6 +63,10 @@ class DatabaseProxy:
     def restore(self) -> None:
         """Accept connections again."""
         self.start()
+
+    def hang(self) -> None:
+        """Accept new connections but pass nothing on them, until `cut`."""
+        self._hanging = True
 
     def __enter__(self) -> Self:
         return self.start()
@@ -78,6 +85,10 @@ class DatabaseProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut: the listener was closed
+            if self._hanging:
+                with self._lock:
+                    self._sockets.add(client)
+                continue
             try:
                 server = socket.create_connection(self._target)
             except OSError:

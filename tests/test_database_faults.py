@@ -168,6 +168,26 @@ def test_a_database_that_stays_away_gives_one_line_without_its_password(
     assert "\n" not in message and "Pa55word" not in message
 
 
+@pytest.mark.postgres
+def test_a_database_that_accepts_but_never_answers_is_given_up_on(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import racing.database
+
+    # Ten seconds in production; one here.
+    monkeypatch.setitem(racing.database.PG_CONNECT_ARGS, "connect_timeout", 1)
+    proxy = DatabaseProxy(postgres_url).start()
+    proxy.hang()
+    sessions = session_factory(make_engine(proxy.url), retry=QUICK)
+
+    with pytest.raises(DatabaseUnavailable) as caught:
+        run_transaction(sessions, lambda s: s.scalar(text("SELECT 1")))
+
+    proxy.cut()
+    assert "timeout" in str(caught.value)
+    assert "(gave up after 3 tries)" in str(caught.value)
+
+
 def test_an_error_that_is_not_transient_is_raised_at_once(
     sessions: sessionmaker[Session],
 ) -> None:
