@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from racing.database import make_engine, session_factory
 from racing.errors import ConfigError
-from racing.settings import get_settings
+from racing.settings import check_database_driver, get_settings
 
 
 @cache
@@ -40,6 +40,13 @@ def database_url() -> str:
         url = info.create_url()
     else:
         url = make_url(str(info))
+    try:
+        check_database_driver(url)
+    except ValueError as exc:
+        raise ConfigError(
+            f"RACING_DATABASE_BLOCK: block {settings.database_block!r}: {exc}; "
+            "give it the postgresql+psycopg driver"
+        ) from None
     return url.render_as_string(hide_password=False)
 
 

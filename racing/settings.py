@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     def _check_database_url(cls, value: str) -> str:
         # Messages quote the value; _describe masks its password.
         url = _parse_database_url(value)
-        _check_database_driver(url)
+        check_database_driver(url)
         if url.get_backend_name() == "sqlite" and _in_memory(url):
             raise ValueError(
                 f"{value!r} is an in-memory SQLite database, which keeps nothing "
@@ -260,7 +260,7 @@ def _parse_database_url(value: str) -> URL:
     return url
 
 
-def _check_database_driver(url: URL) -> None:
+def check_database_driver(url: URL) -> None:
     """Refuse a database the scheduler does not support, before it fails to load."""
     backend = url.get_backend_name()
     # Only the two known backends are resolved: another's dialect may not import.

@@ -529,3 +529,25 @@ def test_a_flow_error_quoting_a_secret_is_stored_without_it(
     ]
     for error in errors:
         assert_no_secret("the JobRun error", error)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_connector_block_with_an_unsupported_driver_is_one_line_without_secrets(
+    environment: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prefect_sqlalchemy import SqlAlchemyConnector
+
+    url = f"postgresql+psycopg2://u:{PASSWORD}@127.0.0.1/racing"
+    SqlAlchemyConnector(connection_info=url).save("psycopg2-connector", overwrite=True)
+    environment(RACING_DATABASE_BLOCK="psycopg2-connector")
+
+    status = main(["run", "morning_scrape"])
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err == (
+        "racing: error: RACING_DATABASE_BLOCK: block 'psycopg2-connector': "
+        "'postgresql+psycopg2' is not a supported database (only sqlite and "
+        "postgresql+psycopg are); give it the postgresql+psycopg driver\n"
+    )
+    assert_no_secret("the CLI's output", err)
