@@ -34,8 +34,7 @@ from racing.clock import wall_clock
 from racing.database import transaction, upgrade
 from racing.job_runs import open_job_run
 from racing.models import Meeting, Scrape
-from racing.replay import MORNING_AT
-from racing.settings import get_settings
+from racing.settings import MORNING_AT, get_settings
 from racing.simulator.generate import render as render_scenario
 from racing.simulator.scenario import Scenario, load_scenario
 from racing.simulator.server import SimulatorServer

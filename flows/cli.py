@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--database-url", help="default: RACING_DATABASE_URL")
     replay.add_argument(
         "--delay-scale",
-        type=float,
+        type=_scale,
         default=0.0,
         help="multiply retry delays by this (default 0: the clock is simulated)",
     )
@@ -267,6 +267,19 @@ def _metrics(args: argparse.Namespace) -> int:
     finally:
         exporter.close()
     return 0
+
+
+def _scale(text: str) -> float:
+    """A --delay-scale value: a finite number, zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a scale; give 0 (no waits) or a positive number"
+        )
+    return value
 
 
 def _instant(text: str, zone: ZoneInfo) -> datetime:

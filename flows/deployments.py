@@ -25,13 +25,13 @@ from prefect.types.entrypoint import EntrypointType
 from flows.notifications import install_notifications
 from racing import morning, reaper, results, retention
 from racing.errors import ConfigError
-from racing.settings import Settings
+from racing.settings import MORNING_AT, Settings
 from racing.windows import T15, T60
 
 WORK_POOL = "racing-pool"
 # The default of RACING_TIMEZONE; prefect.yaml states it on every schedule.
 TIMEZONE = "Australia/Sydney"
-MORNING = time(6, 0)
+MORNING = MORNING_AT
 # The default of RACING_MORNING_RETRY_TIMES.
 RETRY_TIMES = (time(6, 15), time(6, 30), time(7, 0))
 CLEANUP = time(3, 30)

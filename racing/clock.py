@@ -31,6 +31,11 @@ def as_instant(value: datetime, zone: ZoneInfo) -> datetime:
     return value.astimezone(UTC)
 
 
+# The years a replayed instant may fall in.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2999
+
+
 def parse_instant(text: str, zone: ZoneInfo) -> datetime:
     """Parse an ISO 8601 date-time given on a command line or as a parameter."""
     try:
@@ -39,4 +44,10 @@ def parse_instant(text: str, zone: ZoneInfo) -> datetime:
         raise ValueError(
             f"{text!r} is not an ISO date-time; give e.g. 2026-11-14T06:00:00+11:00"
         ) from None
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        # Far-off years overflow the window arithmetic (a day either side).
+        raise ValueError(
+            f"{text!r} is not a racing day; give a date-time between "
+            f"{EARLIEST_YEAR} and {LATEST_YEAR}"
+        )
     return as_instant(value, zone)

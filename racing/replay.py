@@ -24,13 +24,12 @@ from racing.models import Meeting, Race, Scrape, ScrapeOutcome
 from racing.morning_plan import start_morning
 from racing.race_scrape import RaceAttempt
 from racing.retry_policy import RetryPolicy
-from racing.settings import load_settings
+from racing.settings import MORNING_AT, load_settings
 from racing.tab_client import TabClient
 from racing.tab_payloads import RaceStatus
 from racing.windows import WINDOWS, Chosen, Window
 
 TICK = timedelta(minutes=5)
-MORNING_AT = time(6, 0)
 # The last window (T-60) opens 70 minutes ahead; the last results need half an hour.
 LEAD = timedelta(minutes=75)
 TAIL = timedelta(minutes=45)

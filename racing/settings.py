@@ -21,6 +21,8 @@ from racing.errors import ConfigError
 from racing.retry_policy import RetryPolicy
 
 ENV_PREFIX = "RACING_"
+# When the morning scrape runs (racing timezone); its retries come after it.
+MORNING_AT = time(6, 0)
 DEFAULT_DATA_DIR = Path("data")
 
 _HINTS = {
@@ -165,6 +167,15 @@ class Settings(BaseSettings):
     @classmethod
     def _split_times(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("morning_retry_times")
+    @classmethod
+    def _check_retry_times(cls, value: list[time]) -> list[time]:
+        early = [t for t in value if t <= MORNING_AT]
+        if early:
+            # A retry re-scrapes what the 06:00 run left failed: it must come after.
+            raise ValueError(f"{early[0]:%H:%M} is not after the 06:00 morning scrape")
+        return value
 
     @property
     def http_retry_policy(self) -> RetryPolicy:

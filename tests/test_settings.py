@@ -1,5 +1,6 @@
 """Settings: defaults, parsing of lists, and one clear line for each bad value."""
 
+import contextlib
 from datetime import time
 
 import pytest
@@ -22,10 +23,10 @@ def test_lists_are_read_from_comma_separated_variables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RACING_MORNING_TASK_RETRY_DELAYS_SECONDS", "1, 2.5,4")
-    monkeypatch.setenv("RACING_MORNING_RETRY_TIMES", "05:45,06:10")
+    monkeypatch.setenv("RACING_MORNING_RETRY_TIMES", "06:05,06:10")
     settings = load_settings()
     assert settings.morning_task_retry_delays_seconds == [1.0, 2.5, 4.0]
-    assert settings.morning_retry_times == [time(5, 45), time(6, 10)]
+    assert settings.morning_retry_times == [time(6, 5), time(6, 10)]
 
 
 # At least one bad value per setting: test_every_setting_has_a_bad_value_case checks.
@@ -61,6 +62,7 @@ BAD_VALUES = [
     ("RACING_POST_RACE_FOLLOWUP_DELAYS_SECONDS", "-300", "greater than or equal"),
     ("RACING_DB_RETRY_DELAYS_SECONDS", "0.5,-2", "greater than or equal"),
     ("RACING_MORNING_RETRY_TIMES", "06:15,26:00", "valid time"),
+    ("RACING_MORNING_RETRY_TIMES", "06:15,05:00", "05:00 is not after the 06:00"),
     ("RACING_JOB_RUN_RETENTION_DAYS", "-1", "greater than or equal to 0"),
     ("RACING_STALE_RUN_MINUTES", "0", "greater than or equal to 1"),
     ("RACING_NOTIFY_WEBHOOK_URL", "hooks.invalid/token", "not an http(s) URL"),
@@ -146,3 +148,28 @@ def test_the_webhook_url_is_masked_in_reprs_and_redacted_text(
 
     assert "s3cr3t" not in repr(settings)
     assert settings.redact(f"posting to {url} failed") == "posting to *** failed"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["run", "post_race", "--as-of", "0001-01-01T00:00:00+14:00"],
+            "'0001-01-01T00:00:00+14:00' is not a racing day; give a date-time between",
+        ),
+        (["replay", "--delay-scale", "-1"], "'-1' is not a scale"),
+        (["replay", "--delay-scale", "nan"], "'nan' is not a scale"),
+    ],
+)
+def test_out_of_range_command_line_values_get_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import main
+
+    with contextlib.suppress(SystemExit):
+        status = main(args)
+        assert status == 2
+
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err

@@ -14,7 +14,8 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from itertools import pairwise
 
-from racing.replay import MORNING_AT, Jobs
+from racing.replay import Jobs
+from racing.settings import MORNING_AT
 from racing.windows import RUN_EVERY, Window
 
 MORNING = "morning"
