@@ -8,6 +8,7 @@ deployments that were cancelled before they started (a CANCEL_NEW collision), re
 in `skipped_runs`. Every JobRun the reaper fails is reported like a failed run.
 """
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import cache, partial
 from typing import Any
@@ -88,23 +89,35 @@ def cancelled_before_start(
         ),
         expected_start_time=FlowRunFilterExpectedStartTime(after_=since),
     )
-    found: list[reaper.CancelledRun] = []
+    # Never started means never Running (run_count 0). The start time tells nothing:
+    # Prefect sets one on every run that ends without one, a run cancelled by the
+    # concurrency limit too. A run cancelled once it was running has its own JobRun.
+    return [
+        _cancelled_run(run, names)
+        for run in _flow_runs(client, runs_filter)
+        if run.run_count == 0
+    ]
+
+
+def _flow_runs(
+    client: SyncPrefectClient,
+    runs_filter: FlowRunFilter,
+    flow_filter: FlowFilter | None = None,
+) -> Iterator[FlowRun]:
+    """Every flow run the filters match, oldest due first, a page at a time."""
     offset = 0
     while True:
         page = client.read_flow_runs(
+            flow_filter=flow_filter,
             flow_run_filter=runs_filter,
             sort=FlowRunSort.EXPECTED_START_TIME_ASC,
             limit=PAGE_SIZE,
             offset=offset,
         )
-        # Never started means never Running (run_count 0). The start time tells
-        # nothing: Prefect sets one on every run that ends without one, a run
-        # cancelled by the concurrency limit too. A run cancelled once it was
-        # running has its own JobRun.
-        found += [_cancelled_run(run, names) for run in page if run.run_count == 0]
+        yield from page
         offset += len(page)
         if len(page) < PAGE_SIZE:
-            return found
+            return
 
 
 def _cancelled_run(run: FlowRun, names: dict[UUID, str]) -> reaper.CancelledRun:
@@ -146,20 +159,12 @@ def ended_runs(client: SyncPrefectClient, since: datetime) -> list[reaper.EndedR
         ),
         expected_start_time=FlowRunFilterExpectedStartTime(after_=since),
     )
-    found: list[reaper.EndedRun] = []
-    offset = 0
-    while True:
-        page = client.read_flow_runs(
-            flow_filter=FlowFilter(id=FlowFilterId(any_=list(job_types))),
-            flow_run_filter=runs_filter,
-            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
-            limit=PAGE_SIZE,
-            offset=offset,
-        )
-        found += [_ended_run(run, job_types) for run in page if _started(run)]
-        offset += len(page)
-        if len(page) < PAGE_SIZE:
-            return found
+    ours = FlowFilter(id=FlowFilterId(any_=list(job_types)))
+    return [
+        _ended_run(run, job_types)
+        for run in _flow_runs(client, runs_filter, ours)
+        if _started(run)
+    ]
 
 
 def _started(run: FlowRun) -> bool:
@@ -226,6 +231,9 @@ def reap_task(
             now=now,
             report=report,
         )
+        _crash_live_runs(
+            client, [item for item in report.abandoned if item.live_in_prefect]
+        )
     get_run_logger().info(
         "reaper: %d running job runs checked, %d abandoned, %d finalised from "
         "their counts, %d lookups failed; %d ended runs never recorded added; "
@@ -238,31 +246,27 @@ def reap_task(
         report.scrapes_failed,
     )
     _report_failures(report.abandoned + report.unrecorded)
-    _crash_live_runs([item for item in report.abandoned if item.live_in_prefect])
     return report
 
 
-def _crash_live_runs(found: list[reaper.Abandoned]) -> None:
+def _crash_live_runs(client: SyncPrefectClient, found: list[reaper.Abandoned]) -> None:
     """Mark crashed in Prefect the abandoned runs it still calls live.
 
     Their process died unseen (a worker killed with its runs), so nothing else will
     end them: the Prefect UI then agrees with job_runs, and a deployment's
     concurrency slot they held is released.
     """
-    if not found:
-        return
-    with get_client(sync_client=True) as client:
-        for item in found:
-            try:
-                client.set_flow_run_state(
-                    UUID(item.flow_run_id), Crashed(message=item.reason), force=True
-                )
-            except Exception:
-                get_run_logger().warning(
-                    "could not mark flow run %s crashed in Prefect",
-                    item.flow_run_id,
-                    exc_info=True,
-                )
+    for item in found:
+        try:
+            client.set_flow_run_state(
+                UUID(item.flow_run_id), Crashed(message=item.reason), force=True
+            )
+        except Exception:
+            get_run_logger().warning(
+                "could not mark flow run %s crashed in Prefect",
+                item.flow_run_id,
+                exc_info=True,
+            )
 
 
 def _report_failures(found: list[reaper.Abandoned]) -> None:

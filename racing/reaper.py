@@ -33,7 +33,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from racing.database import transaction
-from racing.job_runs import JobSummary, describe_failures, finish_job_run
+from racing.job_runs import (
+    JobSummary,
+    describe_failures,
+    finish_job_run,
+    open_job_run,
+)
 from racing.models import JobRun, JobStatus, Scrape, ScrapeOutcome, SkippedRun
 from racing.results import JOB_TYPE as RESULTS_JOB_TYPE
 from racing.windows import T15, T60
@@ -219,7 +224,8 @@ def reap_stale_runs(
             started_at=started_at,
             reported=reported,
             now=now,
-            **_limit(job_type, max_age),
+            max_age=_max_age(job_type, max_age),
+            limit_name=_limit_name(job_type, max_age),
         )
         if reason is None:
             continue
@@ -399,11 +405,16 @@ def _running(
         ]
 
 
-def _limit(job_type: str, max_age: timedelta) -> dict[str, Any]:
-    """The age past which a running JobRun of `job_type` is abandoned, and its name."""
-    if job_type in TICK_JOBS and max_age > TICK_JOB_MAX_AGE:
-        return {"max_age": TICK_JOB_MAX_AGE, "limit_name": "a window or result run"}
-    return {"max_age": max_age}
+def _max_age(job_type: str, max_age: timedelta) -> timedelta:
+    """The age past which a running JobRun of `job_type` is abandoned."""
+    return min(max_age, TICK_JOB_MAX_AGE) if job_type in TICK_JOBS else max_age
+
+
+def _limit_name(job_type: str, max_age: timedelta) -> str:
+    """What sets that age, for the JobRun's error."""
+    if _max_age(job_type, max_age) < max_age:
+        return "a window or result run"
+    return "RACING_STALE_RUN_MINUTES"
 
 
 def _ended_at(reported: ReportedState | None, now: datetime) -> datetime:
@@ -482,42 +493,39 @@ def _record_unrecorded(
                 )
             )
         )
-    added = [
+    return [
         _add_unrecorded(sessions, run) for run in ended if run.flow_run_id not in known
     ]
-    return [item for item in added if item is not None]
 
 
-def _add_unrecorded(sessions: sessionmaker[Session], run: EndedRun) -> Abandoned | None:
+def _add_unrecorded(sessions: sessionmaker[Session], run: EndedRun) -> Abandoned:
     detail = f" ({run.message})" if run.message else ""
     reason = (
         "never recorded: the racing database was unreachable during the run; "
         f"Prefect reports the flow run {run.state}{detail}"
     )
-    started_at = run.started_at or run.ended_at
-    row = JobRun(
-        flow_run_id=run.flow_run_id,
-        job_type=run.job_type,
-        status=JobStatus.FAILED.value,
-        started_at=started_at,
-        completed_at=run.ended_at,
-        duration_ms=max(0, int((run.ended_at - started_at).total_seconds() * 1000)),
-        items_processed=0,
-        items_failed=0,
-        error_message=reason,
-        meta={"recordedBy": "reaper"},
-        retry_count=0,
-    )
-    try:
-        with transaction(sessions) as session:
-            session.add(row)
-    except IntegrityError:
-        # Its own hook or another reaper run recorded it meanwhile.
-        return None
+    with transaction(sessions) as session:
+        job_run = open_job_run(
+            session=session,
+            flow_run_id=run.flow_run_id,
+            job_type=run.job_type,
+            started_at=run.started_at or run.ended_at,
+        )
+        job_run.meta = {"recordedBy": "reaper"}
+        finish_job_run(
+            session=session,
+            flow_run_id=run.flow_run_id,
+            finished_at=run.ended_at,
+            error=reason,
+        )
     log.warning(
-        "job run %s (%s, flow run %s) %s", row.id, run.job_type, run.flow_run_id, reason
+        "job run %s (%s, flow run %s) %s",
+        job_run.id,
+        run.job_type,
+        run.flow_run_id,
+        reason,
     )
-    return Abandoned(row.id, run.job_type, run.flow_run_id, reason)
+    return Abandoned(job_run.id, run.job_type, run.flow_run_id, reason)
 
 
 def _add_skipped_run(
