@@ -11,7 +11,6 @@ notifications react to (`flows/notifications.py`); `record_summary` publishes th
 artifacts (`flows/artifacts.py`).
 """
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +33,6 @@ from racing.job_runs import (
     save_summary,
 )
 from racing.models import JobRun, JobStatus
-from racing.settings import get_settings
 
 
 class JobFailed(RacingError):
@@ -46,8 +44,6 @@ def record_summary(job_run_id: int, summary: JobSummary) -> dict[str, Any]:
 
     Returns the flow's result: the JobRun id and the summary's metadata.
     """
-    if summary.error is not None:
-        summary = replace(summary, error=get_settings().redact(summary.error))
     job_type = run_transaction(
         racing_sessions(),
         lambda session: (
@@ -157,9 +153,6 @@ class JobRunHooks:
         error: str | None,
     ) -> None:
         finished_at = plain_utc(state.timestamp)
-        if error is not None:
-            # A flow error may quote a URL or a driver message: no secret kept.
-            error = get_settings().redact(error)
 
         def finalise(session: Session) -> dict[str, Any] | None:
             # A run that crashed before on_running fired still gets its record.

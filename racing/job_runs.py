@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from racing.models import JobRun, JobStatus
+from racing.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,11 @@ def finish_job_run(
 
 
 def _clip(error: str | None) -> str | None:
-    if error is None or len(error) <= MAX_ERROR_LENGTH:
+    """An error as it is stored: secrets masked (it may quote a URL or a driver's
+    message), and clipped to a length a notification can carry."""
+    if error is None:
+        return None
+    error = get_settings().redact(error)
+    if len(error) <= MAX_ERROR_LENGTH:
         return error
     return error[: MAX_ERROR_LENGTH - 1] + "…"

@@ -6,7 +6,7 @@ and what to set instead, so an operator can fix it without reading a traceback.
 
 import re
 from datetime import time
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
@@ -213,17 +213,19 @@ class Settings(BaseSettings):
         as are the password's URL-quoted forms, since an error may quote the URL
         rather than the password.
         """
-        for secret in self._secret_texts():
+        for secret in self._secret_texts:
             text = text.replace(secret, MASK)
         return mask_url_passwords(text)
 
+    @cached_property
     def _secret_texts(self) -> list[str]:
-        """Every spelling of a secret worth masking, longest first."""
+        """Every spelling of a secret worth masking, longest first (worked out once:
+        every stored error and artifact cell goes through `redact`)."""
         secrets: list[str] = []
         for password in _database_passwords(make_url(self.database_url)):
-            # A short or word-like password is masked only in URL form (see
-            # mask_url_passwords): replacing every "e" or "racing" in a message
-            # would ruin it, and the drivers quote a password only inside a URL.
+            # A short password is masked only in URL form (see mask_url_passwords):
+            # replacing every "e" in a message would ruin it, and the drivers quote
+            # a password only inside a URL.
             if _is_worth_masking(password):
                 secrets += [
                     password,

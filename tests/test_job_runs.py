@@ -142,3 +142,22 @@ def test_the_operators_query_works_verbatim(sessions: sessionmaker[Session]) -> 
         ).all()
 
     assert [tuple(row)[:4] for row in rows] == [("morning_scrape", "success", 0, 90000)]
+
+
+def test_a_stored_error_never_keeps_a_secret(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from racing.models import JobRun
+    from racing.settings import get_settings
+
+    # Whoever writes it (a hook, the reaper quoting Prefect): masked on the way in.
+    monkeypatch.setenv("RACING_NOTIFY_WEBHOOK_URL", "https://127.0.0.1:9/hooks/T0K3N99")
+    get_settings.cache_clear()
+    job_run_id = _open(sessions)
+
+    _finish(sessions, error="could not post to https://127.0.0.1:9/hooks/T0K3N99")
+
+    get_settings.cache_clear()
+    with sessions() as session:
+        stored = session.get_one(JobRun, job_run_id).error_message
+    assert stored == "could not post to ***"
