@@ -111,10 +111,11 @@ def _store_meeting(
 
 
 def _refused(record: MeetingRecord, exc: DBAPIError) -> MeetingReject:
-    hint = f"{record.race_type}/{record.venue_mnemonic}"
     error = f"the database refused it: {type(exc).__name__}: {first_line(exc)}"
-    log.error("morning scrape: meeting %s of the list not stored: %s", hint, error)
-    return MeetingReject(meeting_hint=hint, error=error)
+    log.error(
+        "morning scrape: meeting %s of the list not stored: %s", record.code, error
+    )
+    return MeetingReject(meeting_hint=record.hint, error=error)
 
 
 def scrape_meeting(
@@ -236,10 +237,7 @@ def _unlisted(plan: MorningPlan, listing: MeetingList) -> dict[str, dict[str, An
         return {}
     day = plan.day.isoformat()
     listed = {f"{day}/{reject.meeting_hint}" for reject in listing.rejects}
-    listed |= {
-        f"{day}/{record.race_type}/{record.venue_mnemonic}"
-        for record in listing.meetings
-    }
+    listed |= {record.code for record in listing.meetings}
     unlisted = {}
     for code in sorted(plan.codes - listed):
         error = f"meeting {code} is no longer listed by TAB for {day}"

@@ -367,6 +367,16 @@ class MeetingRecord(_Record):
     weather_condition: str | None
     races: Annotated[list[RaceStub], _UNIQUE_RACES]
 
+    @property
+    def hint(self) -> str:
+        """`R/GOS`: the meeting within its day, as a rejected one is named."""
+        return f"{self.race_type}/{self.venue_mnemonic}"
+
+    @property
+    def code(self) -> str:
+        """`2026-11-14/R/GOS`, as the stored meeting's `code`."""
+        return f"{self.meeting_date.isoformat()}/{self.hint}"
+
 
 class RunnerRecord(_Record):
     """A runner of one race; a scratched runner carries no price at all."""
