@@ -7,7 +7,6 @@ a missing PostgreSQL skips those cases with the reason; in CI (CI=true) it fails
 
 import os
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,9 +17,6 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
 
 import pytest  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.exc import OperationalError  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from racing.database import make_engine, session_factory, upgrade  # noqa: E402
@@ -30,10 +26,8 @@ from racing.simulator.scenario import Scenario, load_scenario  # noqa: E402
 from racing.simulator.server import SimulatorServer  # noqa: E402
 from racing.tab_client import TabClient  # noqa: E402
 from tests.factories import Day, local  # noqa: E402
+from tests.postgres import fresh_database  # noqa: E402
 
-POSTGRES_URL = os.environ.get(
-    "RACING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -44,7 +38,8 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'racing.db'}"
         return
-    yield from _fresh_postgres_database()
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -134,24 +129,3 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
-
-
-def _fresh_postgres_database() -> Iterator[str]:
-    name = f"racing_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-    yield (
-        make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()

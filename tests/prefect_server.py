@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from racing.database import upgrade
 from racing.simulator.server import SimulatorServer
 from tests.factories import local, meeting, race, scenario
+from tests.postgres import create_database, database_url, drop_database
 
 REPO = Path(__file__).resolve().parent.parent
 PREFECT = Path(sys.executable).parent / "prefect"
 RACING = Path(sys.executable).parent / "racing"
-POSTGRES_URL = os.environ.get(
-    "RACING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 # Bounds on each wait, so a broken step fails the test instead of hanging it.
 SERVER_START_SECONDS = 90
 FLOW_RUN_SECONDS = 120
@@ -111,9 +105,10 @@ def stack_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     simulator: SimulatorServer | None = None
     server: subprocess.Popen[bytes] | None = None
     try:
-        prefect_db = _create_database("racing_e2e_prefect", databases)
-        racing_db = _create_database("racing_e2e", databases)
-        racing_url = _url(racing_db)
+        databases.append(create_database("racing_e2e_prefect"))
+        databases.append(create_database("racing_e2e"))
+        prefect_db, racing_db = databases
+        racing_url = database_url(racing_db)
         upgrade(racing_url)
         simulator = SimulatorServer(_small_day(), clock=local(6)).start()
         tmp_path = tmp_path_factory.mktemp("e2e")
@@ -123,7 +118,7 @@ def stack_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         env = _environment(
             tmp_path / "prefect-home",
             api_url=f"http://127.0.0.1:{port}/api",
-            prefect_db_url=_url(prefect_db, driver="postgresql+asyncpg"),
+            prefect_db_url=database_url(prefect_db, driver="postgresql+asyncpg"),
             racing_url=racing_url,
             tab_base_url=simulator.base_url,
         )
@@ -141,7 +136,7 @@ def stack_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         if simulator is not None:
             simulator.stop()
         for name in databases:
-            _drop_database(name)
+            drop_database(name)
 
 
 def _small_day() -> Any:
@@ -233,37 +228,3 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def _url(database: str, driver: str | None = None) -> str:
-    url = make_url(POSTGRES_URL).set(database=database)
-    if driver is not None:
-        url = url.set(drivername=driver)
-    return url.render_as_string(hide_password=False)
-
-
-def _create_database(prefix: str, created: list[str]) -> str:
-    """A new database, added to `created` so the fixture drops it."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    finally:
-        admin.dispose()
-    created.append(name)
-    return name
-
-
-def _drop_database(name: str) -> None:
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()

@@ -35,9 +35,9 @@ from racing.settings import get_settings
 from racing.simulator.faults import Reply
 from racing.simulator.server import SimulatorServer
 from racing.store import RaceRef
-from tests.conftest import _fresh_postgres_database
 from tests.db_proxy import DatabaseProxy
 from tests.factories import Day, at, local, meeting, race, scenario
+from tests.postgres import fresh_database
 
 DAY = date(2026, 11, 14)
 QUICK = RetryPolicy.from_delays((0.05, 0.05))
@@ -495,11 +495,9 @@ class CuttingSimulator(SimulatorServer):
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A new, migrated PostgreSQL database (these cases need a database server)."""
-    databases = _fresh_postgres_database()
-    url = next(databases)
-    upgrade(url)
-    yield url
-    next(databases, None)
+    with fresh_database() as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture
